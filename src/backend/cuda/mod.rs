@@ -1,0 +1,1 @@
+//! The CUDA backend: launchers over kernels/*.cu (embedded fatbin) through cudarc.

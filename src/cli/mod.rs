@@ -1,0 +1,62 @@
+//! The command line: one file per subcommand; errors become one line and exit code 1.
+
+pub mod bench;
+pub mod gradcheck;
+pub mod info;
+pub mod mel;
+pub mod prepare;
+pub mod step;
+pub mod synth;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "recaux",
+    version,
+    about = "LSTM genre classifier with a reconstruction auxiliary loss: λ sweeps as replicas, hand-written CUDA kernels, CPU reference"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Finite-difference gradient checks (f64) of every op and the whole model.
+    Gradcheck(gradcheck::Args),
+    /// One forward+backward step from PyTorch-named weights and an input (dropout off).
+    Step(step::Args),
+    /// Time a full training step (forward, backward, Adam).
+    Bench(bench::Args),
+    /// Version, embedded kernels and their resources, visible GPUs.
+    Info(info::Args),
+    /// Mel features of one audio file as .npy.
+    Mel(mel::Args),
+    /// Decode a dataset into a feature store.
+    Prepare(prepare::Args),
+    /// Write a synthetic FMA-shaped dataset.
+    Synth(synth::Args),
+}
+
+/// Parse the arguments, run the command, print an error as one line.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Gradcheck(a) => gradcheck::run(a),
+        Cmd::Step(a) => step::run(a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::Info(a) => info::run(a),
+        Cmd::Mel(a) => mel::run(a),
+        Cmd::Prepare(a) => prepare::run(a),
+        Cmd::Synth(a) => synth::run(a),
+    };
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Reading and writing safetensors files with clear per-tensor errors.

@@ -1,0 +1,1 @@
+//! Training: optimiser schedule, trainer, evaluation, checkpoints, metrics.
