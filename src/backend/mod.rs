@@ -178,6 +178,17 @@ pub struct AdamTensor<'a, B: Backend + ?Sized> {
     pub v: &'a mut B::Buf,
 }
 
+/// Time spent in one kernel (or op) while profiling was on.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct KernelTiming {
+    /// Kernel name as launched, e.g. `lstm_step_fwd_f32`.
+    pub name: String,
+    /// Number of launches.
+    pub calls: u64,
+    /// Total time, milliseconds.
+    pub total_ms: f64,
+}
+
 /// The ops the model needs, forward and backward, on buffers the backend owns.
 /// See the module docs for the conventions every method follows.
 pub trait Backend {
@@ -214,6 +225,17 @@ pub trait Backend {
     fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>>;
     /// Wait for all queued work (a no-op on synchronous backends).
     fn sync(&self) -> Result<()>;
+
+    // ---- profiling ----------------------------------------------------------------------
+    /// Turn per-kernel timing on or off (CUDA: events around every launch; off = no events).
+    fn set_profiling(&self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+    /// The timings collected since profiling was turned on, per kernel name; clears them.
+    /// Backends without a profiler return an empty list.
+    fn take_profile(&self) -> Result<Vec<KernelTiming>> {
+        Ok(Vec::new())
+    }
 
     // ---- dropout ------------------------------------------------------------------------
     /// `y[r, i] = x[r', i] * keep(r, i) / (1 - p)` with `r' = 0` when `x_shared`, else `r`.
