@@ -7,6 +7,8 @@ pub mod backend;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod gradcheck;
+pub mod interop;
 pub mod model;
 pub mod rng;
 pub mod safetensors_io;
