@@ -189,6 +189,113 @@ def fd_check(model: SeedModel, x: torch.Tensor, y: torch.Tensor, lam: float, gra
     return worst
 
 
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _np_lstm_dir(x: np.ndarray, w: dict[str, np.ndarray], sfx: str, reverse: bool) -> np.ndarray:
+    """One LSTM direction in float64 numpy: x [B, T, I] -> h [B, T, H] (gate order i, f, g, o)."""
+    b, t_len, _ = x.shape
+    w_ih, w_hh = w[f"weight_ih_l0{sfx}"], w[f"weight_hh_l0{sfx}"]
+    bias = w[f"bias_ih_l0{sfx}"] + w[f"bias_hh_l0{sfx}"]
+    hid = w_hh.shape[1]
+    h = np.zeros((b, hid))
+    c = np.zeros((b, hid))
+    out = np.zeros((b, t_len, hid))
+    for t in reversed(range(t_len)) if reverse else range(t_len):
+        gates = x[:, t] @ w_ih.T + h @ w_hh.T + bias
+        i, f, g, o = (gates[:, k * hid : (k + 1) * hid] for k in range(4))
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        out[:, t] = h
+    return out
+
+
+def numpy_check(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, lam: float, expected: dict) -> float:
+    """Max relative deviation of a float64 numpy forward (written from the README's
+    conventions, not from PyTorch) from the fixture's outputs and loss terms.
+
+    Confirms that the documented conventions (gate order, reverse-direction layout,
+    loss means) describe what the fixtures hold.
+    """
+    w = {k: v.double().numpy() for k, v in weights.items()}
+    xs = x.double().numpy()
+
+    def bilstm(inp: np.ndarray, layer: str) -> np.ndarray:
+        lw = {k.split(".", 1)[1]: v for k, v in w.items() if k.startswith(layer + ".")}
+        return np.concatenate([_np_lstm_dir(inp, lw, "", False), _np_lstm_dir(inp, lw, "_reverse", True)], axis=2)
+
+    s1 = bilstm(xs, "lstm1")
+    x_seq = bilstm(s1, "lstm2")
+    pooled = x_seq.max(axis=1)
+    hidden = np.maximum(pooled @ w["fc1.weight"].T + w["fc1.bias"], 0.0)
+    logits = hidden @ w["fy.weight"].T + w["fy.bias"]
+    rec = np.clip(x_seq @ w["fc2.weight"].T + w["fc2.bias"], -1.0, 1.0)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    ce = -logp[np.arange(len(y)), y.numpy()].mean()
+    l1 = np.abs(xs - rec).mean()
+    mine = {
+        "intermediate.lstm1": s1,
+        "intermediate.x_seq": x_seq,
+        "logits": logits,
+        "reconstruction": rec,
+        "loss_ce": np.array([ce]),
+        "loss_l1": np.array([l1]),
+        "loss": np.array([ce + lam * l1]),
+    }
+    worst = 0.0
+    for k, v in mine.items():
+        ref = expected[k].double().numpy()
+        worst = max(worst, float((np.abs(v - ref) / (np.abs(ref) + 1e-3)).max()))
+    return worst
+
+
+def manual_adam_check(
+    model: SeedModel, x: torch.Tensor, y: torch.Tensor, cfg: Config, weights: dict, ref_losses: torch.Tensor
+) -> float:
+    """Re-runs the 10 steps with the README's Adam formula written out by hand and returns
+    the max relative deviation of its losses from torch.optim.Adam's (the fixture's)."""
+    model.load_state_dict(weights)
+    params = list(model.parameters())
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    b1, b2 = ADAM_BETAS
+    losses = []
+    for step in range(1, ADAM_STEPS + 1):
+        model.zero_grad(set_to_none=True)
+        loss = seed_loss(x, y, *model(x), cfg.lam)[0]
+        losses.append(float(loss.detach()))
+        loss.backward()
+        with torch.no_grad():
+            for p, mk, vk in zip(params, m, v):
+                g = p.grad
+                mk.mul_(b1).add_(g, alpha=1 - b1)
+                vk.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = vk.sqrt() / (1 - b2**step) ** 0.5 + ADAM_EPS
+                p.sub_(cfg.lr / (1 - b1**step) * mk / denom)
+    return max(abs(a - float(b)) / abs(float(b)) for a, b in zip(losses, ref_losses))
+
+
+def f64_deviation(weights: dict, x: torch.Tensor, y: torch.Tensor, cfg: Config, expected: dict) -> dict[str, float]:
+    """For an f32 config: redo everything in float64 from the same (f32-valued) weights and
+    input and return, per tensor, max|f32 - f64| / max|f64|, the rounding error of
+    PyTorch's own f32 path. A second f32 implementation can be held to a few times this."""
+    model = SeedModel(cfg.n_features, cfg.hidden, cfg.dense, cfg.n_classes, dropout=0.0).double().eval()
+    model.load_state_dict({k: v.double() for k, v in weights.items()})
+    x64 = x.double()
+    ref = forward_and_grads(model, x64, y, cfg.lam)
+    ref["adam_losses"], _ = adam_run(model, x64, y, cfg)
+    ref["adam_final.fy.weight"] = model.fy.weight.detach()
+    ref["adam_final.fy.bias"] = model.fy.bias.detach()
+    out = {}
+    for k, r in ref.items():
+        scale = float(r.abs().max())
+        dev = float((expected[k].double() - r).abs().max())
+        out[k] = float(f"{dev / scale:.2e}") if scale > 0 else dev
+    return out
+
+
 def metadata(cfg: Config, role: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return (extra or {}) | {
         "script": SCRIPT,
@@ -245,6 +352,13 @@ def make(cfg: Config, out_dir: Path) -> None:
     expected["adam_losses"] = losses
     expected["adam_final.fy.weight"] = model.fy.weight.detach().clone()
     expected["adam_final.fy.bias"] = model.fy.bias.detach().clone()
+    f32_dev = f64_deviation(weights, x, y, cfg, expected) if cfg.dtype == "float32" else None
+
+    np_err = numpy_check(weights, x, y, cfg.lam, expected)
+    adam_err = manual_adam_check(model, x, y, cfg, weights, losses)
+    print(f"{cfg.name}: numpy f64 forward vs fixture: max rel dev {np_err:.2e}; hand-written Adam vs torch.optim.Adam losses: {adam_err:.2e}")
+    np_tol, adam_tol = (1e-12, 1e-12) if cfg.dtype == "float64" else (1e-4, 1e-5)
+    assert np_err < np_tol and adam_err < adam_tol, (np_err, adam_err)
 
     keys = ("clamp", "relu", "max_tie", "l1")
     worst = {k: min(m[k] for m in margins) for k in keys}
@@ -254,6 +368,9 @@ def make(cfg: Config, out_dir: Path) -> None:
         "kink_margins_adam_min": json.dumps(worst),
         "counts_step0": json.dumps(counts),
     }
+    if f32_dev is not None:
+        extra["f32_vs_f64_dev"] = json.dumps(f32_dev)
+        print(f"{cfg.name}: max|f32 - f64| / max|f64| per tensor: {f32_dev}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out_dir / f"{cfg.name}_weights.safetensors"), metadata=metadata(cfg, "weights", seed_requested))
