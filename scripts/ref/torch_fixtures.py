@@ -15,6 +15,11 @@ For each config this runs scripts/ref/seed_model.py's SeedModel with dropout off
 
 Every file's __metadata__ names this script, the library versions and the config.
 
+Before writing, the script checks its own numbers independently of PyTorch's backward:
+central differences (small64, f64), a float64 numpy forward written from the documented
+conventions, a hand-written Adam, and (seed32) a float64 rerun whose per-tensor deviation
+is stored in the metadata as the f32 rounding budget. An assertion failure writes nothing.
+
 Run (from the repo root, after scripts/ref/setup-torch-venv.sh):
     .venv-torch/bin/python scripts/ref/torch_fixtures.py [--out tests/fixtures/torch]
 """
@@ -25,7 +30,7 @@ import argparse
 import json
 import platform
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
