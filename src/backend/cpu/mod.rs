@@ -13,18 +13,62 @@ use crate::backend::{
     check_len,
 };
 use crate::error::{Error, Result};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// The CPU backend for element type `T` (f32 or f64).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct CpuBackend<T: Elem> {
     _t: PhantomData<T>,
+    /// Per-op wall time while profiling is on: name -> (calls, ms).
+    prof: Mutex<Option<BTreeMap<String, (u64, f64)>>>,
 }
 
 impl<T: Elem> CpuBackend<T> {
     /// A CPU backend (uses rayon's global pool: `RAYON_NUM_THREADS` sets its size).
     pub fn new() -> Self {
-        CpuBackend { _t: PhantomData }
+        CpuBackend {
+            _t: PhantomData,
+            prof: Mutex::new(None),
+        }
+    }
+
+    /// A guard that adds its lifetime to op `name`'s total when profiling is on.
+    fn timer(&self, name: &'static str) -> OpTimer<'_> {
+        let on = self.prof.lock().map(|p| p.is_some()).unwrap_or(false);
+        OpTimer {
+            prof: &self.prof,
+            name,
+            start: on.then(Instant::now),
+            dtype: T::DTYPE,
+        }
+    }
+}
+
+/// Times one op call (see [`CpuBackend::timer`]).
+struct OpTimer<'a> {
+    prof: &'a Mutex<Option<BTreeMap<String, (u64, f64)>>>,
+    name: &'static str,
+    start: Option<Instant>,
+    dtype: &'static str,
+}
+
+impl Drop for OpTimer<'_> {
+    fn drop(&mut self) {
+        if let Some(t0) = self.start {
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            if let Ok(mut g) = self.prof.lock()
+                && let Some(map) = g.as_mut()
+            {
+                let e = map
+                    .entry(format!("{}_{}", self.name, self.dtype))
+                    .or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += ms;
+            }
+        }
     }
 }
 
@@ -84,6 +128,27 @@ impl<T: Elem> Backend for CpuBackend<T> {
     fn sync(&self) -> Result<()> {
         Ok(())
     }
+    fn set_profiling(&self, on: bool) -> Result<()> {
+        if let Ok(mut g) = self.prof.lock() {
+            *g = on.then(BTreeMap::new);
+        }
+        Ok(())
+    }
+    fn take_profile(&self) -> Result<Vec<crate::backend::KernelTiming>> {
+        let mut out = Vec::new();
+        if let Ok(mut g) = self.prof.lock()
+            && let Some(map) = g.as_mut()
+        {
+            for (name, (calls, ms)) in std::mem::take(map) {
+                out.push(crate::backend::KernelTiming {
+                    name,
+                    calls,
+                    total_ms: ms,
+                });
+            }
+        }
+        Ok(out)
+    }
 
     fn dropout_fwd(
         &self,
@@ -93,6 +158,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         x_shared: bool,
         y: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("dropout_fwd");
         let m = d.seeds.len();
         check_len(self, x, if x_shared { n } else { m * n }, "dropout x")?;
         check_len(self, y, m * n, "dropout y")?;
@@ -100,6 +166,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         Ok(())
     }
     fn dropout_bwd(&self, d: &DropoutSpec, n: usize, dy: &Vec<T>, dx: &mut Vec<T>) -> Result<()> {
+        let _t = self.timer("dropout_bwd");
         let m = d.seeds.len();
         check_len(self, dy, m * n, "dropout dy")?;
         check_len(self, dx, m * n, "dropout dx")?;
@@ -115,6 +182,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         bias: Option<&Vec<T>>,
         c: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("gemm");
         let (mk, kn, mn) = (s.m * s.k, s.k * s.n, s.m * s.n);
         check_len(
             self,
@@ -163,6 +231,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         dy: &Vec<T>,
         db: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("bias_grad");
         check_len(self, dy, batch * rows * cols, "bias_grad dy")?;
         check_len(self, db, batch * cols, "bias_grad db")?;
         ops::bias_grad(batch, rows, cols, dy, db);
@@ -177,6 +246,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         y: &mut Vec<T>,
         saved: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("lstm_fwd");
         check_lstm_params(self, s, p)?;
         check_len(self, x, s.x_len(), "lstm x")?;
         check_len(self, y, s.y_len(), "lstm y")?;
@@ -229,6 +299,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         dx: Option<&mut Vec<T>>,
         g: &mut LstmGrads<Self>,
     ) -> Result<()> {
+        let _t = self.timer("lstm_bwd");
         check_lstm_params(self, s, p)?;
         check_len(self, x, s.x_len(), "lstm x")?;
         check_len(self, y, s.y_len(), "lstm y")?;
@@ -315,6 +386,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         y: &mut Vec<T>,
         arg: &mut Vec<i32>,
     ) -> Result<()> {
+        let _t = self.timer("max_time_fwd");
         if t == 0 {
             return Err(Error::shape("max_time: T must be at least 1"));
         }
@@ -334,6 +406,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         arg: &Vec<i32>,
         dx: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("max_time_bwd");
         check_len(self, dx, m * t * rows * f, "max_time dx")?;
         check_len(self, dy, m * rows * f, "max_time dy")?;
         check_idx(arg.len(), m * rows * f, "max_time arg")?;
@@ -341,12 +414,14 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn relu_fwd(&self, n: usize, x: &Vec<T>, y: &mut Vec<T>) -> Result<()> {
+        let _t = self.timer("relu_fwd");
         check_len(self, x, n, "relu x")?;
         check_len(self, y, n, "relu y")?;
         ops::map2(x, y, |v| if v > T::zero() { v } else { T::zero() });
         Ok(())
     }
     fn relu_bwd(&self, n: usize, y: &Vec<T>, dy: &Vec<T>, dx: &mut Vec<T>) -> Result<()> {
+        let _t = self.timer("relu_bwd");
         check_len(self, y, n, "relu y")?;
         check_len(self, dy, n, "relu dy")?;
         check_len(self, dx, n, "relu dx")?;
@@ -354,6 +429,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         Ok(())
     }
     fn clamp_fwd(&self, n: usize, lo: f64, hi: f64, x: &Vec<T>, y: &mut Vec<T>) -> Result<()> {
+        let _t = self.timer("clamp_fwd");
         check_len(self, x, n, "clamp x")?;
         check_len(self, y, n, "clamp y")?;
         let (lo, hi) = (T::of(lo), T::of(hi));
@@ -377,6 +453,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         dy: &Vec<T>,
         dx: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("clamp_bwd");
         check_len(self, x, n, "clamp x")?;
         check_len(self, dy, n, "clamp dy")?;
         check_len(self, dx, n, "clamp dx")?;
@@ -393,6 +470,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         r: &Vec<T>,
         loss: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("l1_fwd");
         check_len(self, target, n, "l1 target")?;
         check_len(self, r, m * n, "l1 r")?;
         check_len(self, loss, m, "l1 loss")?;
@@ -407,6 +485,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         r: &Vec<T>,
         dr: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("l1_bwd");
         let m = scale.len();
         check_len(self, target, n, "l1 target")?;
         check_len(self, r, m * n, "l1 r")?;
@@ -423,6 +502,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         labels: &Vec<i32>,
         loss: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("ce_fwd");
         check_len(self, logits, m * b * c, "ce logits")?;
         check_idx(labels.len(), b, "ce labels")?;
         check_len(self, loss, m, "ce loss")?;
@@ -439,6 +519,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         labels: &Vec<i32>,
         dlogits: &mut Vec<T>,
     ) -> Result<()> {
+        let _t = self.timer("ce_bwd");
         let m = scale.len();
         check_len(self, logits, m * b * c, "ce logits")?;
         check_idx(labels.len(), b, "ce labels")?;
@@ -449,6 +530,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+        let _t = self.timer("adam");
         let m = s.lr.len();
         if m == 0 || s.step == 0 {
             return Err(Error::shape(
