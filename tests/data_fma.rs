@@ -1,23 +1,46 @@
 //! tracks.csv parsing on FMA's real header shape (tests/fixtures/data/tracks_example.csv) and
 //! the FMA dataset view. Expected values were read off the fixture by hand.
 
-mod common_data;
+mod data_common;
 
-use recaux::data::fma::{self, find_column, parse_tracks, Subset, Track};
-use recaux::data::Split;
 use recaux::Error;
+use recaux::data::Split;
+use recaux::data::fma::{self, Subset, Track, find_column, parse_tracks};
 use std::path::Path;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/data/tracks_example.csv");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/data/tracks_example.csv"
+);
 
 #[test]
 fn parses_the_fixture_rows() {
     let tracks = fma::read_tracks(Path::new(FIXTURE)).unwrap();
     let want = vec![
-        Track { id: 2, subset: Some(Subset::Small), split: Some(Split::Train), genre_top: Some("Hip-Hop".into()) },
-        Track { id: 5, subset: Some(Subset::Small), split: Some(Split::Validation), genre_top: Some("Hip-Hop".into()) },
-        Track { id: 10, subset: Some(Subset::Medium), split: Some(Split::Test), genre_top: Some("Pop".into()) },
-        Track { id: 140, subset: Some(Subset::Small), split: Some(Split::Train), genre_top: None },
+        Track {
+            id: 2,
+            subset: Some(Subset::Small),
+            split: Some(Split::Train),
+            genre_top: Some("Hip-Hop".into()),
+        },
+        Track {
+            id: 5,
+            subset: Some(Subset::Small),
+            split: Some(Split::Validation),
+            genre_top: Some("Hip-Hop".into()),
+        },
+        Track {
+            id: 10,
+            subset: Some(Subset::Medium),
+            split: Some(Split::Test),
+            genre_top: Some("Pop".into()),
+        },
+        Track {
+            id: 140,
+            subset: Some(Subset::Small),
+            split: Some(Split::Train),
+            genre_top: None,
+        },
     ];
     assert_eq!(tracks, want);
 }
@@ -49,29 +72,48 @@ fn quoted_newline_doubled_quotes_and_comma_stay_in_their_columns() {
 #[test]
 fn subsets_are_nested_and_rows_without_genre_are_left_out() {
     let tracks = fma::read_tracks(Path::new(FIXTURE)).unwrap();
-    let audio = common_data::tmpdir("fma_subsets");
+    let audio = data_common::tmpdir("fma_subsets");
     let small = fma::dataset_from_tracks(&tracks, Subset::Small, &audio).unwrap();
     assert_eq!(small.classes, vec!["Hip-Hop"]);
-    assert_eq!(small.items.iter().map(|i| i.track_id).collect::<Vec<_>>(), vec![2, 5]);
+    assert_eq!(
+        small.items.iter().map(|i| i.track_id).collect::<Vec<_>>(),
+        vec![2, 5]
+    );
     assert_eq!(small.notes.len(), 1, "{:?}", small.notes); // track 140: no genre_top
     let medium = fma::dataset_from_tracks(&tracks, Subset::Medium, &audio).unwrap();
     assert_eq!(medium.classes, vec!["Hip-Hop", "Pop"]);
-    assert_eq!(medium.items.iter().map(|i| (i.track_id, i.label)).collect::<Vec<_>>(), vec![(2, 0), (5, 0), (10, 1)]);
+    assert_eq!(
+        medium
+            .items
+            .iter()
+            .map(|i| (i.track_id, i.label))
+            .collect::<Vec<_>>(),
+        vec![(2, 0), (5, 0), (10, 1)]
+    );
     assert_eq!(medium.items[2].official, Some(Split::Test));
     assert_eq!(medium.items[1].name, "000005");
 }
 
 #[test]
 fn audio_path_takes_any_supported_extension() {
-    let audio = common_data::tmpdir("fma_paths");
+    let audio = data_common::tmpdir("fma_paths");
     std::fs::create_dir_all(audio.join("000")).unwrap();
     std::fs::create_dir_all(audio.join("123")).unwrap();
     std::fs::write(audio.join("000/000005.flac"), b"x").unwrap();
     std::fs::write(audio.join("123/123456.ogg"), b"x").unwrap();
-    assert_eq!(fma::track_audio_path(&audio, 5), audio.join("000/000005.flac"));
-    assert_eq!(fma::track_audio_path(&audio, 123456), audio.join("123/123456.ogg"));
+    assert_eq!(
+        fma::track_audio_path(&audio, 5),
+        audio.join("000/000005.flac")
+    );
+    assert_eq!(
+        fma::track_audio_path(&audio, 123456),
+        audio.join("123/123456.ogg")
+    );
     // nothing there: the .mp3 path (prepare reports it missing)
-    assert_eq!(fma::track_audio_path(&audio, 2), audio.join("000/000002.mp3"));
+    assert_eq!(
+        fma::track_audio_path(&audio, 2),
+        audio.join("000/000002.mp3")
+    );
 }
 
 fn err_text(text: &str) -> String {

@@ -5,13 +5,13 @@
 //! v + frame index; `SHORT ...` the same, flagged padded; `NOAUDIO`, `BAD` and `PANIC` fail (the
 //! last by panicking); anything else is "not audio".
 
-mod common_data;
+mod data_common;
 
 use recaux::audio::{Clip, ClipError, FeatureConfig};
-use recaux::data::prepare::{prepare, OnError, PrepareOptions};
+use recaux::data::prepare::{OnError, PrepareOptions, prepare};
 use recaux::data::split::SplitMethod;
-use recaux::data::store::{FeatureStore, FLAG_PADDED, FLAG_ZEROED};
-use recaux::data::{folders, manifest, Split};
+use recaux::data::store::{FLAG_PADDED, FLAG_ZEROED, FeatureStore};
+use recaux::data::{Split, folders, manifest};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,7 +70,11 @@ fn folder_dataset(root: &Path) {
         std::fs::create_dir_all(&d).unwrap();
         for k in 0..10 {
             let kind = if c == 1 && k == 3 { "SHORT" } else { "GOOD" };
-            std::fs::write(d.join(format!("{k:02}.wav")), format!("{kind} {} 6", 10 * c + k)).unwrap();
+            std::fs::write(
+                d.join(format!("{k:02}.wav")),
+                format!("{kind} {} 6", 10 * c + k),
+            )
+            .unwrap();
         }
         std::fs::write(d.join("notes.txt"), "ignored: not an audio extension").unwrap();
         std::fs::write(d.join(".hidden.wav"), "ignored: hidden").unwrap();
@@ -83,7 +87,7 @@ fn folder_dataset(root: &Path) {
 
 #[test]
 fn folders_prepare_report_store_and_cache() {
-    let dir = common_data::tmpdir("prepare_folders");
+    let dir = data_common::tmpdir("prepare_folders");
     let data = dir.join("data");
     folder_dataset(&data);
     let ds = folders::load(&data).unwrap();
@@ -95,10 +99,20 @@ fn folders_prepare_report_store_and_cache() {
     let o = opts(SplitMethod::Seed { seed: 1337 }, OnError::Skip);
 
     let r = prepare(&ds, &cfg(4), &out, &o, &fake).unwrap();
-    assert_eq!((r.clips_total, r.clips_ok, r.clips_padded, r.clips_skipped), (34, 30, 1, 4));
-    assert_eq!((r.clips_stored, r.clips_computed, r.clips_reused), (30, 30, 0));
+    assert_eq!(
+        (r.clips_total, r.clips_ok, r.clips_padded, r.clips_skipped),
+        (34, 30, 1, 4)
+    );
+    assert_eq!(
+        (r.clips_stored, r.clips_computed, r.clips_reused),
+        (30, 30, 0)
+    );
     assert!(!r.config_changed);
-    let mut why: Vec<(String, String)> = r.skipped.iter().map(|s| (s.name.clone(), s.reason.clone())).collect();
+    let mut why: Vec<(String, String)> = r
+        .skipped
+        .iter()
+        .map(|s| (s.name.clone(), s.reason.clone()))
+        .collect();
     why.sort();
     assert_eq!(
         why,
@@ -113,8 +127,10 @@ fn folders_prepare_report_store_and_cache() {
     // 30 clips: test ceil(6) = 6, validation ceil(2.4) = 3
     assert_eq!(r.split_sizes, [21, 3, 6]);
     assert_eq!(r.class_counts, vec![10, 10, 10]);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/f.store.report.json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/f.store.report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["clips_skipped"], 4);
 
     let s = FeatureStore::open(&out).unwrap();
@@ -126,7 +142,10 @@ fn folders_prepare_report_store_and_cache() {
         let c = s.clip(i).unwrap();
         // the file's value: 10 * (folder position in ["rock", "Jazz", "blues"]) + k
         let folder = name.split('/').next().unwrap();
-        let pos = ["rock", "Jazz", "blues"].iter().position(|&f| f == folder).unwrap();
+        let pos = ["rock", "Jazz", "blues"]
+            .iter()
+            .position(|&f| f == folder)
+            .unwrap();
         let k: usize = name[name.len() - 6..name.len() - 4].parse().unwrap();
         assert_eq!(s.class_names()[c.label as usize], folder);
         assert_eq!(c.frames, 6);
@@ -151,7 +170,9 @@ fn folders_prepare_report_store_and_cache() {
     let r3 = prepare(&ds, &cfg(4), &out, &o, &fake).unwrap();
     assert_eq!((r3.clips_reused, r3.clips_computed), (29, 1));
     let s3 = FeatureStore::open(&out).unwrap();
-    let i = (0..s3.len()).find(|&i| s3.name(i) == "rock/00.wav").unwrap();
+    let i = (0..s3.len())
+        .find(|&i| s3.name(i) == "rock/00.wav")
+        .unwrap();
     assert_eq!(s3.clip(i).unwrap().features[0].to_f32(), 500.0);
 
     // A changed feature config recomputes everything and says so.
@@ -165,7 +186,7 @@ fn folders_prepare_report_store_and_cache() {
 
 #[test]
 fn zeros_policy_keeps_broken_clips_as_flagged_zeros() {
-    let dir = common_data::tmpdir("prepare_zeros");
+    let dir = data_common::tmpdir("prepare_zeros");
     let data = dir.join("data");
     folder_dataset(&data);
     let ds = folders::load(&data).unwrap();
@@ -175,10 +196,19 @@ fn zeros_policy_keeps_broken_clips_as_flagged_zeros() {
         clip_seconds: 2.0,
         ..FeatureConfig::default()
     };
-    let r = prepare(&ds, &c, &out, &opts(SplitMethod::Seed { seed: 1 }, OnError::Zeros), &fake).unwrap();
+    let r = prepare(
+        &ds,
+        &c,
+        &out,
+        &opts(SplitMethod::Seed { seed: 1 }, OnError::Zeros),
+        &fake,
+    )
+    .unwrap();
     assert_eq!((r.clips_ok, r.clips_skipped, r.clips_stored), (30, 4, 34));
     let s = FeatureStore::open(&out).unwrap();
-    let zeroed: Vec<usize> = (0..s.len()).filter(|&i| s.clip(i).unwrap().flags & FLAG_ZEROED != 0).collect();
+    let zeroed: Vec<usize> = (0..s.len())
+        .filter(|&i| s.clip(i).unwrap().flags & FLAG_ZEROED != 0)
+        .collect();
     assert_eq!(zeroed.len(), 4);
     for i in zeroed {
         let c = s.clip(i).unwrap();
@@ -190,7 +220,7 @@ fn zeros_policy_keeps_broken_clips_as_flagged_zeros() {
 
 #[test]
 fn manifest_with_official_split_and_a_missing_file() {
-    let dir = common_data::tmpdir("prepare_manifest");
+    let dir = data_common::tmpdir("prepare_manifest");
     std::fs::create_dir_all(dir.join("a")).unwrap();
     for k in 0..6 {
         std::fs::write(dir.join(format!("a/{k}.wav")), format!("GOOD {k} 3")).unwrap();
@@ -203,14 +233,24 @@ fn manifest_with_official_split_and_a_missing_file() {
     assert_eq!(ds.items.len(), 7);
     assert_eq!(ds.items[6].path, dir.join("missing.wav"));
     let out = dir.join("m.store");
-    let r = prepare(&ds, &cfg(2), &out, &opts(SplitMethod::Official, OnError::Skip), &fake).unwrap();
+    let r = prepare(
+        &ds,
+        &cfg(2),
+        &out,
+        &opts(SplitMethod::Official, OnError::Skip),
+        &fake,
+    )
+    .unwrap();
     assert_eq!(r.skipped.len(), 1);
     assert_eq!(r.skipped[0].reason, "missing file");
     assert_eq!(r.split_sizes, [4, 1, 1]);
     let s = FeatureStore::open(&out).unwrap();
     assert_eq!(s.indices(Split::Validation), vec![2]);
     assert_eq!(s.class_names(), ["cat", "dog"]);
-    assert_eq!((0..6).map(|i| s.label(i)).collect::<Vec<_>>(), vec![0, 1, 0, 1, 0, 1]);
+    assert_eq!(
+        (0..6).map(|i| s.label(i)).collect::<Vec<_>>(),
+        vec![0, 1, 0, 1, 0, 1]
+    );
 }
 
 #[test]
@@ -219,7 +259,12 @@ fn manifest_errors() {
     let mixed = "a.wav,x,train\nb.wav,y\n";
     assert!(manifest::parse(mixed.as_bytes(), base).is_err());
     let bad = "a.wav,x,later\n";
-    assert!(manifest::parse(bad.as_bytes(), base).unwrap_err().to_string().contains("later"));
+    assert!(
+        manifest::parse(bad.as_bytes(), base)
+            .unwrap_err()
+            .to_string()
+            .contains("later")
+    );
     let ok = "a.wav,x\n/abs/b.wav,y\n";
     let ds = manifest::parse(ok.as_bytes(), base).unwrap();
     assert_eq!(ds.items[0].path, Path::new("/data/a.wav"));
@@ -229,12 +274,18 @@ fn manifest_errors() {
 
 #[test]
 fn nothing_decodable_is_an_error_with_a_report() {
-    let dir = common_data::tmpdir("prepare_none");
+    let dir = data_common::tmpdir("prepare_none");
     std::fs::create_dir_all(dir.join("data/x")).unwrap();
     std::fs::write(dir.join("data/x/a.wav"), "BAD").unwrap();
     let ds = folders::load(&dir.join("data")).unwrap();
     let out = dir.join("n.store");
-    let e = prepare(&ds, &cfg(2), &out, &opts(SplitMethod::Seed { seed: 1 }, OnError::Skip), &fake);
+    let e = prepare(
+        &ds,
+        &cfg(2),
+        &out,
+        &opts(SplitMethod::Seed { seed: 1 }, OnError::Skip),
+        &fake,
+    );
     assert!(e.is_err());
     assert!(dir.join("n.store.report.json").exists());
     assert!(!out.exists());

@@ -1,11 +1,11 @@
 //! The sampler: determinism, epoch coverage, crop ranges, time-major layout, padding,
 //! partial batches, evaluation crops.
 
-mod common_data;
+mod data_common;
 
+use recaux::data::Split;
 use recaux::data::sampler::{EvalCrop, Sampler, SamplerConfig};
 use recaux::data::store::FeatureStore;
-use recaux::data::Split;
 use std::collections::HashSet;
 
 const F: usize = 3;
@@ -17,13 +17,23 @@ fn val(i: usize, t: usize, m: usize) -> f32 {
 
 /// 70 clips: 50 train (frames 40..=89, clip 7 only 10 frames), 20 validation.
 fn store(name: &str) -> FeatureStore {
-    let dir = common_data::tmpdir(name);
+    let dir = data_common::tmpdir(name);
     let p = dir.join("s.store");
     let n = 70;
-    let frames: Vec<usize> = (0..n).map(|i| if i == 7 { 10 } else { 40 + i % 50 }).collect();
+    let frames: Vec<usize> = (0..n)
+        .map(|i| if i == 7 { 10 } else { 40 + i % 50 })
+        .collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % 4) as u32).collect();
-    let splits: Vec<Split> = (0..n).map(|i| if i < 50 { Split::Train } else { Split::Validation }).collect();
-    common_data::make_store(&p, F, &frames, &labels, &splits, &["a", "b", "c", "d"], val);
+    let splits: Vec<Split> = (0..n)
+        .map(|i| {
+            if i < 50 {
+                Split::Train
+            } else {
+                Split::Validation
+            }
+        })
+        .collect();
+    data_common::make_store(&p, F, &frames, &labels, &splits, &["a", "b", "c", "d"], val);
     FeatureStore::open(&p).unwrap()
 }
 
@@ -102,7 +112,10 @@ fn layout_is_time_major_and_crops_are_in_range() {
             }
         }
     }
-    assert!(saw_start && saw_end, "both ends of the offset range are drawn");
+    assert!(
+        saw_start && saw_end,
+        "both ends of the offset range are drawn"
+    );
 }
 
 #[test]
@@ -119,13 +132,29 @@ fn evaluation_keeps_the_partial_batch_and_fixed_crops() {
     let e5: Vec<_> = ev.epoch(5).map(|b| b.unwrap()).collect();
     assert_eq!(e0, e5, "evaluation is the same every epoch");
 
-    let c = Sampler::eval(&s, Split::Validation, SamplerConfig { eval_crop: EvalCrop::Center, ..cfg() }).unwrap();
+    let c = Sampler::eval(
+        &s,
+        Split::Validation,
+        SamplerConfig {
+            eval_crop: EvalCrop::Center,
+            ..cfg()
+        },
+    )
+    .unwrap();
     let b = c.batch(0, 0).unwrap();
     for (&ci, &off) in b.clips.iter().zip(&b.offsets) {
         assert_eq!(off, (s.frames(ci) - 16) / 2);
     }
 
-    let full = Sampler::eval(&s, Split::Validation, SamplerConfig { eval_crop: EvalCrop::Full, ..cfg() }).unwrap();
+    let full = Sampler::eval(
+        &s,
+        Split::Validation,
+        SamplerConfig {
+            eval_crop: EvalCrop::Full,
+            ..cfg()
+        },
+    )
+    .unwrap();
     let b = full.batch(0, 0).unwrap();
     let longest = b.clips.iter().map(|&c| s.frames(c)).max().unwrap();
     assert_eq!(b.t, longest);
@@ -142,5 +171,15 @@ fn evaluation_keeps_the_partial_batch_and_fixed_crops() {
 fn empty_split_and_bad_config_are_errors() {
     let s = store("sampler_errors");
     assert!(Sampler::train(&s, Split::Test, cfg()).is_err());
-    assert!(Sampler::train(&s, Split::Train, SamplerConfig { batch_size: 0, ..cfg() }).is_err());
+    assert!(
+        Sampler::train(
+            &s,
+            Split::Train,
+            SamplerConfig {
+                batch_size: 0,
+                ..cfg()
+            }
+        )
+        .is_err()
+    );
 }

@@ -1,8 +1,8 @@
 //! Splits: sizes worked out by hand from the rules in src/data/split.rs, stratification,
 //! determinism.
 
-use recaux::data::split::{assign, sizes, SplitMethod};
 use recaux::data::Split;
+use recaux::data::split::{SplitMethod, assign, sizes};
 
 fn labels(counts: &[usize]) -> Vec<u32> {
     // interleaved, so that class membership is not a block of indices
@@ -77,19 +77,34 @@ fn seeded_and_deterministic() {
 #[test]
 fn ratio_split() {
     let l = labels(&[100, 60, 40]);
-    let m = SplitMethod::Ratio { val: 0.15, test: 0.25, seed: 1 };
+    let m = SplitMethod::Ratio {
+        val: 0.15,
+        test: 0.25,
+        seed: 1,
+    };
     let s = assign(&m, &l, 3, &[]).unwrap();
     // test round(0.25 * 200) = 50, val round(0.15 * 200) = 30
     assert_eq!(sizes(&s), [120, 30, 50]);
-    assert_eq!(per_class(&l, &s, 3), vec![[60, 15, 25], [36, 9, 15], [24, 6, 10]]);
-    let bad = SplitMethod::Ratio { val: 0.6, test: 0.5, seed: 1 };
+    assert_eq!(
+        per_class(&l, &s, 3),
+        vec![[60, 15, 25], [36, 9, 15], [24, 6, 10]]
+    );
+    let bad = SplitMethod::Ratio {
+        val: 0.6,
+        test: 0.5,
+        seed: 1,
+    };
     assert!(assign(&bad, &l, 3, &[]).is_err());
 }
 
 #[test]
 fn official_split_passes_through_and_needs_every_item() {
     let l = vec![0, 1, 0];
-    let off = vec![Some(Split::Test), Some(Split::Train), Some(Split::Validation)];
+    let off = vec![
+        Some(Split::Test),
+        Some(Split::Train),
+        Some(Split::Validation),
+    ];
     let s = assign(&SplitMethod::Official, &l, 2, &off).unwrap();
     assert_eq!(s, vec![Split::Test, Split::Train, Split::Validation]);
     let off = vec![Some(Split::Test), None, Some(Split::Validation)];

@@ -1,9 +1,9 @@
 //! The feature store: write, open, read back; validation of broken files.
 
-mod common_data;
+mod data_common;
 
-use recaux::data::store::FeatureStore;
 use recaux::data::Split;
+use recaux::data::store::FeatureStore;
 
 fn val(i: usize, t: usize, m: usize) -> f32 {
     // integers below 2048 and their halves are exact in f16
@@ -12,11 +12,11 @@ fn val(i: usize, t: usize, m: usize) -> f32 {
 
 #[test]
 fn roundtrip() {
-    let dir = common_data::tmpdir("store_roundtrip");
+    let dir = data_common::tmpdir("store_roundtrip");
     let p = dir.join("s.store");
     let frames = [5, 3, 7];
     let splits = [Split::Train, Split::Test, Split::Train];
-    common_data::make_store(&p, 4, &frames, &[1, 0, 1], &splits, &["a", "b"], val);
+    data_common::make_store(&p, 4, &frames, &[1, 0, 1], &splits, &["a", "b"], val);
     let s = FeatureStore::open(&p).unwrap();
     assert_eq!(s.len(), 3);
     assert_eq!(s.n_mels(), 4);
@@ -45,9 +45,9 @@ fn roundtrip() {
 
 #[test]
 fn broken_stores_are_refused() {
-    let dir = common_data::tmpdir("store_broken");
+    let dir = data_common::tmpdir("store_broken");
     let p = dir.join("s.store");
-    common_data::make_store(&p, 4, &[5, 3], &[0, 0], &[Split::Train; 2], &["a"], val);
+    data_common::make_store(&p, 4, &[5, 3], &[0, 0], &[Split::Train; 2], &["a"], val);
     let good = std::fs::read(&p).unwrap();
     let q = dir.join("bad.store");
     // truncated data section

@@ -3,10 +3,10 @@
 
 use crate::audio::{CropMode, FeatureConfig, PadMode};
 use crate::data::fma::Subset;
-use crate::data::prepare::{prepare, OnError, PrepareOptions};
+use crate::data::prepare::{OnError, PrepareOptions, prepare};
 use crate::data::split::SplitMethod;
-use crate::data::{fma, folders, manifest, Dataset};
-use anyhow::{bail, Context};
+use crate::data::{Dataset, fma, folders, manifest};
+use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
 /// How to split.
@@ -18,6 +18,36 @@ pub enum SplitArg {
     Official,
     /// Stratified fractions given by --val-frac and --test-frac.
     Ratio,
+}
+
+/// The feature config: a file and flags that override it.
+#[derive(clap::Args, Debug)]
+pub struct FeatureArgs {
+    /// Feature config file (YAML or JSON): FeatureConfig fields, or a file with a `features:`
+    /// section. Flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Target sample rate, Hz.
+    #[arg(long)]
+    pub sample_rate: Option<u32>,
+    /// Clip length after crop / zero-pad, seconds.
+    #[arg(long)]
+    pub clip_seconds: Option<f64>,
+    #[arg(long)]
+    pub n_mels: Option<usize>,
+    #[arg(long)]
+    pub n_fft: Option<usize>,
+    #[arg(long)]
+    pub hop_length: Option<usize>,
+    /// Highest mel band edge, Hz (default: sample_rate / 2).
+    #[arg(long)]
+    pub fmax: Option<f64>,
+    /// STFT padding: reflect (librosa 0.8, the seed's) or constant (librosa >= 0.9).
+    #[arg(long, value_parser = ["reflect", "constant"])]
+    pub pad_mode: Option<String>,
+    /// Where to cut a long clip: start or center.
+    #[arg(long, value_parser = ["start", "center"])]
+    pub crop: Option<String>,
 }
 
 /// Arguments of `recaux prepare`.
@@ -56,31 +86,9 @@ pub struct Args {
     /// What to do with a file that cannot be decoded.
     #[arg(long, value_enum, default_value_t = OnError::Skip)]
     pub on_error: OnError,
-    /// Feature config file (YAML or JSON): FeatureConfig fields, or a file with a `features:`
-    /// section. Flags below override it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Target sample rate, Hz.
-    #[arg(long)]
-    pub sample_rate: Option<u32>,
-    /// Clip length after crop / zero-pad, seconds.
-    #[arg(long)]
-    pub clip_seconds: Option<f64>,
-    #[arg(long)]
-    pub n_mels: Option<usize>,
-    #[arg(long)]
-    pub n_fft: Option<usize>,
-    #[arg(long)]
-    pub hop_length: Option<usize>,
-    /// Highest mel band edge, Hz (default: sample_rate / 2).
-    #[arg(long)]
-    pub fmax: Option<f64>,
-    /// STFT padding: reflect (librosa 0.8, the seed's) or constant (librosa >= 0.9).
-    #[arg(long, value_parser = ["reflect", "constant"])]
-    pub pad_mode: Option<String>,
-    /// Where to cut a long clip: start or center.
-    #[arg(long, value_parser = ["start", "center"])]
-    pub crop: Option<String>,
+    /// Feature settings (boxed: keeps the CLI enum small).
+    #[command(flatten)]
+    pub features: Box<FeatureArgs>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -89,8 +97,8 @@ pub struct Args {
 fn load_config(path: &Path) -> anyhow::Result<FeatureConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     // YAML is a superset of JSON: one parser reads both.
-    let v: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("{}: not YAML/JSON", path.display()))?;
+    let v: serde_yaml::Value = serde_yaml::from_str(&text)
+        .with_context(|| format!("{}: not YAML/JSON", path.display()))?;
     let v = match v.get("features") {
         Some(f) => f.clone(),
         None => v,
@@ -98,7 +106,7 @@ fn load_config(path: &Path) -> anyhow::Result<FeatureConfig> {
     serde_yaml::from_value(v).with_context(|| format!("{}: feature config", path.display()))
 }
 
-fn feature_config(a: &Args) -> anyhow::Result<FeatureConfig> {
+fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
     let mut c = match &a.config {
         Some(p) => load_config(p)?,
         None => FeatureConfig::default(),
@@ -161,7 +169,7 @@ fn dataset(a: &Args) -> anyhow::Result<(Dataset, String)> {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let cfg = feature_config(&a)?;
+    let cfg = feature_config(&a.features)?;
     let (ds, source) = dataset(&a)?;
     let split = match a.split {
         SplitArg::Seed => SplitMethod::Seed { seed: a.split_seed },

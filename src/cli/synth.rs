@@ -1,6 +1,6 @@
 //! `recaux synth`: write a synthetic FMA-shaped dataset (see `recaux::data::synth`).
 
-use crate::data::synth::{synth, SynthConfig};
+use crate::data::synth::{SynthConfig, synth};
 use std::path::PathBuf;
 
 /// Arguments of `recaux synth`.

@@ -111,9 +111,8 @@ impl Cache {
             }
         }
         if state != CacheState::Same {
-            let body = format!(
-                "{{\"config_hash\":\"{hash:016x}\",\"feature_config\":{config_json}}}\n"
-            );
+            let body =
+                format!("{{\"config_hash\":\"{hash:016x}\",\"feature_config\":{config_json}}}\n");
             std::fs::write(&cfg_path, body).map_err(|e| Error::io(&cfg_path, e))?;
         }
         Ok((
@@ -184,7 +183,12 @@ impl Cache {
     /// The features of a cached clip, `[frames, n_mels]`.
     pub fn features(&self, src: &Path, stamp: SourceStamp) -> Result<Vec<f16>> {
         let path = self.file(src);
-        let bad = || Error::Data(format!("cache file {} changed during prepare", path.display()));
+        let bad = || {
+            Error::Data(format!(
+                "cache file {} changed during prepare",
+                path.display()
+            ))
+        };
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let mut r = &bytes[..];
         let m = Self::read_head(&mut r, src, stamp).ok_or_else(bad)?;
@@ -198,7 +202,13 @@ impl Cache {
     }
 
     /// Stores a clip.
-    pub fn put(&self, src: &Path, stamp: SourceStamp, m: &ClipMeta, features: &[f16]) -> Result<()> {
+    pub fn put(
+        &self,
+        src: &Path,
+        stamp: SourceStamp,
+        m: &ClipMeta,
+        features: &[f16],
+    ) -> Result<()> {
         let path = self.file(src);
         let n = self
             .tmp_counter

@@ -124,7 +124,11 @@ mod tests {
         s.sort();
         assert_eq!(s, base);
         assert_ne!(a, base);
-        for (seed, st, x) in [(2, STREAM_SHUFFLE, 0), (1, STREAM_CROP, 0), (1, STREAM_SHUFFLE, 1)] {
+        for (seed, st, x) in [
+            (2, STREAM_SHUFFLE, 0),
+            (1, STREAM_CROP, 0),
+            (1, STREAM_SHUFFLE, 1),
+        ] {
             let mut b = base.clone();
             shuffle(&mut b, seed, st, x, 0);
             assert_ne!(a, b);

@@ -11,7 +11,7 @@
 //! `(track, genre_top)`; rows without one (possible outside `small`) are left out and counted.
 //! The official split is `(set, split)`: training / validation / test.
 
-use super::{Dataset, RawItem, Split, AUDIO_EXTENSIONS};
+use super::{AUDIO_EXTENSIONS, Dataset, RawItem, Split};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,12 @@ pub struct Columns {
 }
 
 /// Finds the column whose (group, field) header is given.
-pub fn find_column(groups: &csv::StringRecord, fields: &csv::StringRecord, group: &str, field: &str) -> Option<usize> {
+pub fn find_column(
+    groups: &csv::StringRecord,
+    fields: &csv::StringRecord,
+    group: &str,
+    field: &str,
+) -> Option<usize> {
     (0..groups.len().min(fields.len())).find(|&i| &groups[i] == group && &fields[i] == field)
 }
 
@@ -81,8 +86,12 @@ pub fn parse_tracks<R: Read>(reader: R) -> Result<Vec<Track>> {
     let mut header = |what: &str| -> Result<csv::StringRecord> {
         match records.next() {
             Some(Ok(r)) => Ok(r),
-            Some(Err(e)) => Err(Error::Format(format!("tracks.csv: {what} header line: {e}"))),
-            None => Err(Error::Format(format!("tracks.csv: missing the {what} header line"))),
+            Some(Err(e)) => Err(Error::Format(format!(
+                "tracks.csv: {what} header line: {e}"
+            ))),
+            None => Err(Error::Format(format!(
+                "tracks.csv: missing the {what} header line"
+            ))),
         }
     };
     let groups = header("group")?;
@@ -119,7 +128,10 @@ pub fn parse_tracks<R: Read>(reader: R) -> Result<Vec<Track>> {
             )));
         }
         let id: u64 = rec[0].trim().parse().map_err(|_| {
-            Error::Format(format!("tracks.csv line {line}: track_id `{}` is not a number", &rec[0]))
+            Error::Format(format!(
+                "tracks.csv line {line}: track_id `{}` is not a number",
+                &rec[0]
+            ))
         })?;
         let genre = rec[cols.genre_top].trim();
         out.push(Track {
@@ -204,7 +216,10 @@ pub fn dataset_from_tracks(tracks: &[Track], subset: Subset, audio_dir: &Path) -
 /// Loads FMA: `meta_dir/tracks.csv` and the audio under `audio_dir`.
 pub fn load(audio_dir: &Path, meta_dir: &Path, subset: Subset) -> Result<Dataset> {
     if !audio_dir.is_dir() {
-        return Err(Error::Data(format!("FMA audio folder {} does not exist", audio_dir.display())));
+        return Err(Error::Data(format!(
+            "FMA audio folder {} does not exist",
+            audio_dir.display()
+        )));
     }
     let tracks = read_tracks(&meta_dir.join("tracks.csv"))?;
     dataset_from_tracks(&tracks, subset, audio_dir)

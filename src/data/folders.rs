@@ -5,7 +5,7 @@
 //! class folder are not searched. Other files are counted in the dataset's notes. Track ids are
 //! the items' positions in this order; names are the paths relative to DIR.
 
-use super::{has_audio_extension, Dataset, RawItem};
+use super::{Dataset, RawItem, has_audio_extension};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -57,7 +57,9 @@ pub fn load(dir: &Path) -> Result<Dataset> {
     }
     let mut notes = Vec::new();
     if ignored > 0 {
-        notes.push(format!("{ignored} file(s) without an audio extension were ignored"));
+        notes.push(format!(
+            "{ignored} file(s) without an audio extension were ignored"
+        ));
     }
     Dataset::from_raw(raw, notes)
 }

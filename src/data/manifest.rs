@@ -34,7 +34,9 @@ pub fn parse<R: Read>(reader: R, base: &Path) -> Result<Dataset> {
         }
         let (path, label) = (&rec[0], &rec[1]);
         if path.is_empty() || label.is_empty() {
-            return Err(Error::Format(format!("manifest line {line}: empty path or label")));
+            return Err(Error::Format(format!(
+                "manifest line {line}: empty path or label"
+            )));
         }
         let split_field = rec.get(2).filter(|s| !s.is_empty());
         let has = split_field.is_some();

@@ -174,10 +174,6 @@ pub const AUDIO_EXTENSIONS: [&str; 4] = ["mp3", "wav", "flac", "ogg"];
 pub fn has_audio_extension(p: &std::path::Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
-        .map(|e| {
-            AUDIO_EXTENSIONS
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(e))
-        })
+        .map(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
         .unwrap_or(false)
 }

@@ -9,12 +9,12 @@
 //! and left out (`OnError::Skip`, the default) or stored as zeros, flagged, when asked
 //! (`OnError::Zeros`). A panicking decoder counts as a decode error.
 
+use super::Dataset;
 use super::cache::{Cache, CacheState, ClipMeta, SourceStamp};
 use super::hash::{canonical_json, config_hash};
 use super::report::{PrepareReport, SkippedClip};
-use super::split::{assign, sizes, SplitMethod};
-use super::store::{write_store, ClipEntry, StoreHeader, FLAG_PADDED, FLAG_ZEROED};
-use super::Dataset;
+use super::split::{SplitMethod, assign, sizes};
+use super::store::{ClipEntry, FLAG_PADDED, FLAG_ZEROED, StoreHeader, write_store};
 use crate::audio::{Clip, ClipError, FeatureConfig};
 use crate::error::{Error, Result};
 use half::f16;
@@ -99,24 +99,17 @@ fn check_clip(c: &Clip, cfg: &FeatureConfig) -> Result<(), ClipError> {
     Ok(())
 }
 
-fn process(
-    path: &Path,
-    cfg: &FeatureConfig,
-    cache: &Cache,
-    extract: Extractor,
-) -> Result<Outcome> {
+fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) -> Result<Outcome> {
     let Some(stamp) = SourceStamp::of(path) else {
         return Ok(Outcome::Failed(ClipError::Missing));
     };
-    if let Some(meta) = cache.meta(path, stamp) {
-        if meta.n_mels == cfg.n_mels {
-            return Ok(Outcome::Ok {
-                meta,
-                stamp,
-                reused: true,
-                secs: 0.0,
-            });
-        }
+    if let Some(meta) = cache.meta(path, stamp).filter(|m| m.n_mels == cfg.n_mels) {
+        return Ok(Outcome::Ok {
+            meta,
+            stamp,
+            reused: true,
+            secs: 0.0,
+        });
     }
     let t0 = Instant::now();
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract(path, cfg)))
@@ -167,8 +160,12 @@ pub fn prepare(
     let (cache, state) = Cache::open(out, &json, hash)?;
     let config_changed = matches!(state, CacheState::Changed(_));
     if let CacheState::Changed(old) = state {
-        let old = old.map(|h| format!("{h:016x}")).unwrap_or_else(|| "unknown".into());
-        eprintln!("prepare: feature config changed (hash {old} -> {hash:016x}): recomputing all clips");
+        let old = old
+            .map(|h| format!("{h:016x}"))
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!(
+            "prepare: feature config changed (hash {old} -> {hash:016x}): recomputing all clips"
+        );
     }
 
     let pb = if opts.progress {
@@ -296,13 +293,21 @@ pub fn prepare(
         clips_computed: computed,
         clips_stored: entries.len(),
         seconds_total: t_start.elapsed().as_secs_f64(),
-        ms_per_clip_thread: if computed > 0 { 1e3 * secs / computed as f64 } else { 0.0 },
-        ms_per_clip_wall: if computed > 0 { 1e3 * decode_secs / computed as f64 } else { 0.0 },
+        ms_per_clip_thread: if computed > 0 {
+            1e3 * secs / computed as f64
+        } else {
+            0.0
+        },
+        ms_per_clip_wall: if computed > 0 {
+            1e3 * decode_secs / computed as f64
+        } else {
+            0.0
+        },
         threads: rayon::current_num_threads(),
         classes: ds.classes.clone(),
         class_counts,
         split_sizes: sizes(&splits),
-        split: serde_json::to_string(&opts.split).unwrap_or_default(),
+        split: opts.split.describe(),
         notes: ds.notes.clone(),
     };
     let rpath = beside(out, ".report.json");

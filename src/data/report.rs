@@ -52,6 +52,7 @@ pub struct PrepareReport {
     pub class_counts: Vec<usize>,
     /// Stored clips per split: train, validation, test.
     pub split_sizes: [usize; 3],
+    /// How the split was made ([`super::split::SplitMethod::describe`]).
     pub split: String,
     /// What the dataset loader left out.
     pub notes: Vec<String>,
@@ -61,17 +62,40 @@ impl fmt::Display for PrepareReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "prepare: {} -> {}", self.source, self.store)?;
         if self.config_changed {
-            writeln!(f, "  feature config changed (hash now {}): recomputed every clip", self.config_hash)?;
+            writeln!(
+                f,
+                "  feature config changed (hash now {}): recomputed every clip",
+                self.config_hash
+            )?;
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
         }
         writeln!(f, "  clips total     {:>8}", self.clips_total)?;
-        writeln!(f, "  ok              {:>8}   (padded, too short: {})", self.clips_ok, self.clips_padded)?;
-        writeln!(f, "  skipped         {:>8}   (on error: {})", self.clips_skipped, self.on_error)?;
-        writeln!(f, "  reused / new    {:>8} / {}", self.clips_reused, self.clips_computed)?;
-        writeln!(f, "  stored          {:>8}   split {}: train {} / validation {} / test {}",
-            self.clips_stored, self.split, self.split_sizes[0], self.split_sizes[1], self.split_sizes[2])?;
+        writeln!(
+            f,
+            "  ok              {:>8}   (padded, too short: {})",
+            self.clips_ok, self.clips_padded
+        )?;
+        writeln!(
+            f,
+            "  skipped         {:>8}   (on error: {})",
+            self.clips_skipped, self.on_error
+        )?;
+        writeln!(
+            f,
+            "  reused / new    {:>8} / {}",
+            self.clips_reused, self.clips_computed
+        )?;
+        writeln!(
+            f,
+            "  stored          {:>8}   split {}: train {} / validation {} / test {}",
+            self.clips_stored,
+            self.split,
+            self.split_sizes[0],
+            self.split_sizes[1],
+            self.split_sizes[2]
+        )?;
         writeln!(
             f,
             "  time            {:>8.2} s   {:.1} ms/clip on one thread, {:.1} ms/clip wall ({} threads)",
@@ -84,7 +108,11 @@ impl fmt::Display for PrepareReport {
         if !self.skipped.is_empty() {
             writeln!(f, "  skipped clips:")?;
             for s in &self.skipped {
-                writeln!(f, "    {:<12} {:<13} {}  ({})", s.name, s.reason, s.path, s.detail)?;
+                writeln!(
+                    f,
+                    "    {:<12} {:<13} {}  ({})",
+                    s.name, s.reason, s.path, s.detail
+                )?;
             }
         }
         Ok(())

@@ -16,9 +16,9 @@
 //! Clips shorter than the window are zero-padded at the end (offset 0). Seed defaults:
 //! batch 32, crop 512 frames.
 
-use super::draw::{below, shuffle, word64, STREAM_CROP, STREAM_SHUFFLE};
-use super::store::FeatureStore;
 use super::Split;
+use super::draw::{STREAM_CROP, STREAM_SHUFFLE, below, shuffle, word64};
+use super::store::FeatureStore;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +95,10 @@ pub struct Sampler<'a> {
 impl<'a> Sampler<'a> {
     fn new(store: &'a FeatureStore, split: Split, cfg: SamplerConfig, mode: Mode) -> Result<Self> {
         if cfg.batch_size == 0 || cfg.crop_frames == 0 {
-            return Err(Error::config("sampler", "batch_size and crop_frames must be > 0"));
+            return Err(Error::config(
+                "sampler",
+                "batch_size and crop_frames must be > 0",
+            ));
         }
         let indices = store.indices(split);
         if indices.is_empty() {
@@ -142,7 +145,13 @@ impl<'a> Sampler<'a> {
     pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
         let mut v = self.indices.clone();
         if self.mode == Mode::Train {
-            shuffle(&mut v, self.cfg.seed, STREAM_SHUFFLE, epoch as u32, (epoch >> 32) as u32);
+            shuffle(
+                &mut v,
+                self.cfg.seed,
+                STREAM_SHUFFLE,
+                epoch as u32,
+                (epoch >> 32) as u32,
+            );
         }
         v
     }
@@ -162,7 +171,9 @@ impl<'a> Sampler<'a> {
     fn batch_in(&self, order: &[usize], epoch: u64, batch: usize) -> Result<Batch> {
         let nb = self.batches_per_epoch();
         if batch >= nb {
-            return Err(Error::Data(format!("batch {batch} of an epoch of {nb} batches")));
+            return Err(Error::Data(format!(
+                "batch {batch} of an epoch of {nb} batches"
+            )));
         }
         let bs = self.cfg.batch_size;
         let start = batch * bs;

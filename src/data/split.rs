@@ -14,8 +14,8 @@
 //! Which items of a class go where is a seeded permutation ([`super::draw::shuffle`], stream
 //! `STREAM_SPLIT`, counters (stage, class)).
 
-use super::draw::{shuffle, STREAM_SPLIT};
 use super::Split;
+use super::draw::{STREAM_SPLIT, shuffle};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,19 @@ impl SplitMethod {
     /// The seed experiment's split with its seed (1337).
     pub fn seed_default() -> SplitMethod {
         SplitMethod::Seed { seed: 1337 }
+    }
+
+    /// One line for reports, e.g. `seed (20% test, 10% of the rest validation; seed 1337)`.
+    pub fn describe(&self) -> String {
+        match self {
+            SplitMethod::Seed { seed } => {
+                format!("seed (20% test, then 10% of the rest validation; seed {seed})")
+            }
+            SplitMethod::Official => "official".into(),
+            SplitMethod::Ratio { val, test, seed } => {
+                format!("ratio (validation {val}, test {test}; seed {seed})")
+            }
+        }
     }
 }
 

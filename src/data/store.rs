@@ -19,8 +19,8 @@
 //! A store is written to `<path>.tmp` and renamed into place, so a reader never sees half a
 //! file and a mapping held by a running trainer stays valid while prepare replaces the store.
 
-use super::split::SplitMethod;
 use super::Split;
+use super::split::SplitMethod;
 use crate::audio::FeatureConfig;
 use crate::error::{Error, Result};
 use half::f16;
@@ -130,13 +130,20 @@ pub fn write_store(
     pre.extend_from_slice(MAGIC);
     pre.extend_from_slice(&VERSION.to_le_bytes());
     pre.extend_from_slice(&0u32.to_le_bytes());
-    for v in [json.len() as u64, n as u64, table_off as u64, data_off as u64, off] {
+    for v in [
+        json.len() as u64,
+        n as u64,
+        table_off as u64,
+        data_off as u64,
+        off,
+    ] {
         pre.extend_from_slice(&v.to_le_bytes());
     }
     pre.resize(PREAMBLE, 0);
     w.write_all(&pre).map_err(io)?;
     w.write_all(&json).map_err(io)?;
-    w.write_all(&vec![0u8; table_off - PREAMBLE - json.len()]).map_err(io)?;
+    w.write_all(&vec![0u8; table_off - PREAMBLE - json.len()])
+        .map_err(io)?;
     w.write_all(bytemuck::cast_slice(&records)).map_err(io)?;
     let table_end = table_off + n * std::mem::size_of::<ClipRecord>();
     w.write_all(&vec![0u8; data_off - table_end]).map_err(io)?;
@@ -209,7 +216,9 @@ impl FeatureStore {
     /// Opens and validates a store (every table entry is checked against the data section).
     pub fn open(path: &Path) -> Result<FeatureStore> {
         if cfg!(target_endian = "big") {
-            return Err(Error::Unsupported("feature stores are little-endian".into()));
+            return Err(Error::Unsupported(
+                "feature stores are little-endian".into(),
+            ));
         }
         let bad = |m: String| Error::Format(format!("{}: {m}", path.display()));
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -223,7 +232,9 @@ impl FeatureStore {
         }
         let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
         if version != VERSION {
-            return Err(bad(format!("store version {version}, this recaux reads {VERSION}")));
+            return Err(bad(format!(
+                "store version {version}, this recaux reads {VERSION}"
+            )));
         }
         let (hlen, n, table_off, data_off, data_len) = (
             u64_at(b, 16) as usize,
@@ -234,7 +245,9 @@ impl FeatureStore {
         );
         let rec = std::mem::size_of::<ClipRecord>();
         let table_end = n.checked_mul(rec).and_then(|x| x.checked_add(table_off));
-        let data_end = data_len.checked_mul(2).and_then(|x| x.checked_add(data_off));
+        let data_end = data_len
+            .checked_mul(2)
+            .and_then(|x| x.checked_add(data_off));
         let fits = PREAMBLE + hlen <= table_off
             && table_off % 64 == 0
             && data_off % 64 == 0
@@ -264,7 +277,11 @@ impl FeatureStore {
                 return Err(bad(format!("clip {i} lies outside the data section")));
             }
             if r.label as usize >= header.class_names.len() {
-                return Err(bad(format!("clip {i} has label {} of {} classes", r.label, header.class_names.len())));
+                return Err(bad(format!(
+                    "clip {i} has label {} of {} classes",
+                    r.label,
+                    header.class_names.len()
+                )));
             }
             splits.push(Split::from_code(r.split).map_err(|e| bad(format!("clip {i}: {e}")))?);
         }
@@ -310,7 +327,9 @@ impl FeatureStore {
 
     /// Store indices of the clips in `split`, ascending.
     pub fn indices(&self, split: Split) -> Vec<usize> {
-        (0..self.len()).filter(|&i| self.splits[i] == split).collect()
+        (0..self.len())
+            .filter(|&i| self.splits[i] == split)
+            .collect()
     }
 
     /// Clip `i`; an error if `i >= len()`.

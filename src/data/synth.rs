@@ -21,11 +21,11 @@
 //!
 //! Everything is a pure function of the seed (streams `STREAM_SYNTH_*`), computed in parallel.
 
-use super::draw::{shuffle, Stream, STREAM_SYNTH_CLIP, STREAM_SYNTH_GENRE, STREAM_SYNTH_META};
-use super::fma::track_base;
-use super::split::{assign, SplitMethod};
-use super::wav::wav_bytes;
 use super::Split;
+use super::draw::{STREAM_SYNTH_CLIP, STREAM_SYNTH_GENRE, STREAM_SYNTH_META, Stream, shuffle};
+use super::fma::track_base;
+use super::split::{SplitMethod, assign};
+use super::wav::wav_bytes;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -147,13 +147,57 @@ const GROUPS: [&str; 52] = [
     "track", "track", "track", "track",
 ];
 const FIELDS: [&str; 52] = [
-    "comments", "date_created", "date_released", "engineer", "favorites", "id", "information",
-    "listens", "producer", "tags", "title", "tracks", "type", "active_year_begin",
-    "active_year_end", "associated_labels", "bio", "comments", "date_created", "favorites", "id",
-    "latitude", "location", "longitude", "members", "name", "related_projects", "tags", "website",
-    "wikipedia_page", "split", "subset", "bit_rate", "comments", "composer", "date_created",
-    "date_recorded", "duration", "favorites", "genre_top", "genres", "genres_all", "information",
-    "interest", "language_code", "license", "listens", "lyricist", "number", "publisher", "tags",
+    "comments",
+    "date_created",
+    "date_released",
+    "engineer",
+    "favorites",
+    "id",
+    "information",
+    "listens",
+    "producer",
+    "tags",
+    "title",
+    "tracks",
+    "type",
+    "active_year_begin",
+    "active_year_end",
+    "associated_labels",
+    "bio",
+    "comments",
+    "date_created",
+    "favorites",
+    "id",
+    "latitude",
+    "location",
+    "longitude",
+    "members",
+    "name",
+    "related_projects",
+    "tags",
+    "website",
+    "wikipedia_page",
+    "split",
+    "subset",
+    "bit_rate",
+    "comments",
+    "composer",
+    "date_created",
+    "date_recorded",
+    "duration",
+    "favorites",
+    "genre_top",
+    "genres",
+    "genres_all",
+    "information",
+    "interest",
+    "language_code",
+    "license",
+    "listens",
+    "lyricist",
+    "number",
+    "publisher",
+    "tags",
     "title",
 ];
 
@@ -178,10 +222,10 @@ struct GenreSound {
 }
 
 const SCALES: [&[i32]; 4] = [
-    &[0, 2, 4, 5, 7, 9, 11],  // major
-    &[0, 3, 5, 7, 10],        // minor pentatonic
-    &[0, 2, 4, 6, 8, 10],     // whole tone
-    &[0, 1, 3, 5, 6, 8, 10],  // locrian-ish
+    &[0, 2, 4, 5, 7, 9, 11], // major
+    &[0, 3, 5, 7, 10],       // minor pentatonic
+    &[0, 2, 4, 6, 8, 10],    // whole tone
+    &[0, 1, 3, 5, 6, 8, 10], // locrian-ish
 ];
 
 fn genre_sound(seed: u64, g: usize) -> GenreSound {
@@ -207,8 +251,16 @@ fn genre_sound(seed: u64, g: usize) -> GenreSound {
         density,
         pattern: pattern.max(1),
         decay: r.range(0.06, 0.7),
-        kick: if r.unit() < 0.6 { r.range(0.2, 0.9) } else { 0.0 },
-        hat: if r.unit() < 0.5 { r.range(0.05, 0.4) } else { 0.0 },
+        kick: if r.unit() < 0.6 {
+            r.range(0.2, 0.9)
+        } else {
+            0.0
+        },
+        hat: if r.unit() < 0.5 {
+            r.range(0.05, 0.4)
+        } else {
+            0.0
+        },
         noise: r.range(0.0, 0.25),
         noise_color: r.range(0.0, 0.95),
     }
@@ -260,7 +312,7 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
     let mut tonal = vec![0f32; n];
     let step = 60.0 / tempo / 4.0;
     let nsteps = (seconds / step).ceil() as usize;
-    let note_len = ((5.0 * decay).min(2.0) * srf) as usize;
+    let note_len = ((4.0 * decay).min(1.2) * srf) as usize;
     let attack = (0.005 * srf) as usize;
     for s in 0..nsteps {
         let start = (s as f64 * step * srf) as usize;
@@ -283,7 +335,11 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
                 let i = ph as usize;
                 let fr = (ph - i as f64) as f32;
                 let v = table[i] + fr * (table[i + 1] - table[i]);
-                let a = if j < attack { j as f32 / attack as f32 } else { 1.0 };
+                let a = if j < attack {
+                    j as f32 / attack as f32
+                } else {
+                    1.0
+                };
                 *out += v * env * a;
                 env *= k_dec;
                 ph += inc;
@@ -327,10 +383,15 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
     let c = g.noise_color as f32;
     let mut y = 0f32;
     let norm = ((1.0 - c * c) / ((1.0 - c) * (1.0 - c))).sqrt(); // unit-ish variance after filtering
-    for v in tonal.iter_mut() {
-        let w = r.normal() as f32;
-        y = c * y + (1.0 - c) * w;
-        *v += noise as f32 * 0.3 * y * norm;
+    // uniform white noise scaled to unit variance (sqrt 3), two draws per 64-bit word: cheap
+    let amp = noise as f32 * 0.3 * norm * 3f32.sqrt();
+    for pair in tonal.chunks_mut(2) {
+        let w = r.next_u64();
+        for (h, v) in pair.iter_mut().enumerate() {
+            let u = ((w >> (32 * h)) as u32) as f32 * (2.0 / 4_294_967_296.0) - 1.0;
+            y = c * y + (1.0 - c) * u;
+            *v += amp * y;
+        }
     }
     let peak = tonal.iter().fold(0f32, |m, &v| m.max(v.abs())).max(1e-6);
     let gain = r.range(0.4, 0.9) as f32 / peak;
@@ -362,8 +423,9 @@ fn corrupt_bytes(kind: CorruptKind, sr: u32) -> Vec<u8> {
             b.extend_from_slice(&frame);
             b
         }
-        CorruptKind::NotAudio => b"this is a text file named like audio; it holds no samples\n"
-            .repeat(20),
+        CorruptKind::NotAudio => {
+            b"this is a text file named like audio; it holds no samples\n".repeat(20)
+        }
     }
 }
 
@@ -407,7 +469,12 @@ fn tracks_csv(
         let artist = 1 + id / 25;
         let set = |v: &mut Vec<String>, g: &str, f: &str, x: String| v[col(g, f)] = x;
         set(&mut v, "album", "comments", "0".into());
-        set(&mut v, "album", "date_created", "2008-11-26 01:44:45".into());
+        set(
+            &mut v,
+            "album",
+            "date_created",
+            "2008-11-26 01:44:45".into(),
+        );
         set(&mut v, "album", "favorites", "0".into());
         set(&mut v, "album", "id", album.to_string());
         set(&mut v, "album", "listens", "100".into());
@@ -416,12 +483,22 @@ fn tracks_csv(
         set(&mut v, "album", "tracks", "10".into());
         set(&mut v, "album", "type", "Album".into());
         if row == 0 {
-            set(&mut v, "artist", "bio", "<p>A synthetic artist,\nwith a \"quoted\" line</p>".into());
+            set(
+                &mut v,
+                "artist",
+                "bio",
+                "<p>A synthetic artist,\nwith a \"quoted\" line</p>".into(),
+            );
         }
         set(&mut v, "artist", "comments", "0".into());
         set(&mut v, "artist", "favorites", "0".into());
         set(&mut v, "artist", "id", artist.to_string());
-        set(&mut v, "artist", "name", format!("Synthetic Artist {artist}"));
+        set(
+            &mut v,
+            "artist",
+            "name",
+            format!("Synthetic Artist {artist}"),
+        );
         set(&mut v, "artist", "tags", "[]".into());
         let split_name = match split {
             Split::Train => "training",
@@ -432,7 +509,12 @@ fn tracks_csv(
         set(&mut v, "set", "subset", "small".into());
         set(&mut v, "track", "bit_rate", bit_rate.clone());
         set(&mut v, "track", "comments", "0".into());
-        set(&mut v, "track", "date_created", "2008-11-26 01:48:12".into());
+        set(
+            &mut v,
+            "track",
+            "date_created",
+            "2008-11-26 01:48:12".into(),
+        );
         set(&mut v, "track", "duration", duration.clone());
         set(&mut v, "track", "favorites", "0".into());
         set(&mut v, "track", "genre_top", gname.clone());
@@ -449,10 +531,16 @@ fn tracks_csv(
         set(&mut v, "track", "listens", "500".into());
         set(&mut v, "track", "number", (1 + id % 10).to_string());
         set(&mut v, "track", "tags", "[]".into());
-        set(&mut v, "track", "title", format!("{gname} study {}, take {}", plan.k + 1, id % 7));
+        set(
+            &mut v,
+            "track",
+            "title",
+            format!("{gname} study {}, take {}", plan.k + 1, id % 7),
+        );
         w.write_record(&v).map_err(err)?;
     }
-    w.into_inner().map_err(|e| Error::Data(format!("tracks.csv: {e}")))
+    w.into_inner()
+        .map_err(|e| Error::Data(format!("tracks.csv: {e}")))
 }
 
 fn genres_csv(names: &[(String, u32)], counts: &[usize]) -> String {
@@ -472,7 +560,10 @@ fn genres_csv(names: &[(String, u32)], counts: &[usize]) -> String {
 pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
     let t0 = std::time::Instant::now();
     if cfg.genres < 2 || cfg.clips_per_genre == 0 {
-        return Err(Error::config("genres", "need at least 2 genres and 1 clip per genre"));
+        return Err(Error::config(
+            "genres",
+            "need at least 2 genres and 1 clip per genre",
+        ));
     }
     if !(cfg.seconds > 0.0 && cfg.seconds <= 600.0) || cfg.sample_rate < 4000 {
         return Err(Error::config(
@@ -503,7 +594,11 @@ pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
     let mut plans: Vec<Plan> = Vec::new();
     for g in 0..cfg.genres {
         for k in 0..cfg.clips_per_genre {
-            plans.push(Plan { genre: g, k, corrupt: None });
+            plans.push(Plan {
+                genre: g,
+                k,
+                corrupt: None,
+            });
         }
     }
     for c in 0..cfg.corrupt {
@@ -524,7 +619,11 @@ pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
     }
     let labels: Vec<u32> = plans.iter().map(|p| p.genre as u32).collect();
     let splits = assign(
-        &SplitMethod::Ratio { val: 0.1, test: 0.1, seed: cfg.seed },
+        &SplitMethod::Ratio {
+            val: 0.1,
+            test: 0.1,
+            seed: cfg.seed,
+        },
         &labels,
         cfg.genres,
         &vec![None; plans.len()],
@@ -544,7 +643,13 @@ pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
                 Some(kind) => corrupt_bytes(kind, cfg.sample_rate),
                 None => {
                     let key = (p.genre * cfg.clips_per_genre + p.k) as u32;
-                    let s = render_clip(cfg.seed, &sounds[p.genre], key, cfg.seconds, cfg.sample_rate);
+                    let s = render_clip(
+                        cfg.seed,
+                        &sounds[p.genre],
+                        key,
+                        cfg.seconds,
+                        cfg.sample_rate,
+                    );
                     wav_bytes(&s, cfg.sample_rate, 1)
                 }
             };
@@ -591,5 +696,11 @@ pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
 /// The samples synth writes for good clip `k` of genre `g` (for tests and inspection).
 pub fn clip_samples(cfg: &SynthConfig, g: usize, k: usize) -> Vec<f32> {
     let s = genre_sound(cfg.seed, g);
-    render_clip(cfg.seed, &s, (g * cfg.clips_per_genre + k) as u32, cfg.seconds, cfg.sample_rate)
+    render_clip(
+        cfg.seed,
+        &s,
+        (g * cfg.clips_per_genre + k) as u32,
+        cfg.seconds,
+        cfg.sample_rate,
+    )
 }

@@ -32,7 +32,7 @@ pub fn wav_bytes(samples: &[f32], sample_rate: u32, channels: u16) -> Vec<u8> {
 
 /// Writes a 16-bit PCM WAV file (see [`wav_bytes`]).
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32, channels: u16) -> Result<()> {
-    if channels == 0 || samples.len() % channels as usize != 0 {
+    if channels == 0 || !samples.len().is_multiple_of(channels as usize) {
         return Err(Error::shape(format!(
             "wav: {} samples do not fill {channels} channel(s)",
             samples.len()
@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 22050);
         assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 44100);
         assert_eq!(&b[36..40], b"data");
-        let s: Vec<i16> = b[44..].chunks(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        let s: Vec<i16> = b[44..]
+            .chunks(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
         // 0.5 * 32767 = 16383.5 rounds away from zero; 2.0 clips to 1.0
         assert_eq!(s, vec![0, 32767, -32767, 16384, 32767]);
     }

@@ -3,9 +3,9 @@
 
 use half::f16;
 use recaux::audio::FeatureConfig;
-use recaux::data::split::SplitMethod;
-use recaux::data::store::{write_store, ClipEntry, StoreHeader};
 use recaux::data::Split;
+use recaux::data::split::SplitMethod;
+use recaux::data::store::{ClipEntry, StoreHeader, write_store};
 use std::path::{Path, PathBuf};
 
 /// A fresh empty folder under cargo's per-target temp dir.
