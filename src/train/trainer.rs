@@ -115,10 +115,11 @@ pub fn evaluate<B: Backend>(
         let ws = wss.get(be, model, batch.t, batch.b)?;
         let l = model::forward(be, model, ws, &xb, &yb, Mode::Eval)?;
         let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
-        for r in 0..m {
-            out.ce[r] += l.ce[r] * batch.b as f64;
-            out.l1[r] += l.l1[r] * batch.b as f64;
-            out.acc[r] += ok[r] as f64;
+        let bf = batch.b as f64;
+        for (r, &k) in ok.iter().enumerate() {
+            out.ce[r] += l.ce[r] * bf;
+            out.l1[r] += l.l1[r] * bf;
+            out.acc[r] += k as f64;
         }
         out.n += batch.b;
     }
@@ -343,6 +344,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
                 &mut self.wss,
             )?;
             let mut rows = Vec::with_capacity(m);
+            #[allow(clippy::needless_range_loop)] // r indexes six per-replica arrays
             for r in 0..m {
                 let nb = n_batches as f64;
                 let row = Metrics {
