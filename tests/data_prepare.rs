@@ -164,6 +164,12 @@ fn folders_prepare_report_store_and_cache() {
     let s2 = FeatureStore::open(&out).unwrap();
     assert_eq!(s2.indices(Split::Test), s.indices(Split::Test));
 
+    // Another spelling of the same files shares the cache (keys are canonical paths).
+    let ds_alias = folders::load(&data.join("rock/..")).unwrap();
+    assert_ne!(ds_alias.items[0].path, ds.items[0].path);
+    let ra = prepare(&ds_alias, &cfg(4), &out, &o, &fake).unwrap();
+    assert_eq!((ra.clips_reused, ra.clips_computed), (30, 0));
+
     // A changed source file is recomputed.
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(data.join("rock/00.wav"), "GOOD 500 6 ").unwrap();

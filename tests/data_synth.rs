@@ -3,6 +3,7 @@
 
 mod data_common;
 
+use realfft::RealFftPlanner;
 use recaux::data::Split;
 use recaux::data::fma::{self, Subset};
 use recaux::data::synth::{CorruptKind, SynthConfig, clip_samples, synth};
@@ -151,6 +152,51 @@ fn deterministic_from_the_seed_and_rerunnable() {
     assert!(synth(&c, &small(1, 0)).is_err());
 }
 
+#[test]
+fn cli_synth_writes_the_dataset() {
+    let dir = data_common::tmpdir("synth_cli");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recaux"))
+        .args([
+            "synth",
+            "--out",
+            dir.to_str().unwrap(),
+            "--genres",
+            "3",
+            "--clips-per-genre",
+            "2",
+        ])
+        .args([
+            "--seconds",
+            "0.5",
+            "--sample-rate",
+            "8000",
+            "--corrupt",
+            "2",
+            "--seed",
+            "9",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("8 tracks (6 clips"), "{stdout}");
+    let tracks = fma::read_tracks(&dir.join("fma_metadata/tracks.csv")).unwrap();
+    assert_eq!(tracks.len(), 8);
+    // a bad argument is one error line and a failure exit
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recaux"))
+        .args(["synth", "--out", dir.to_str().unwrap(), "--genres", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("genres"), "{err}");
+}
+
 /// Simple per-clip descriptors: zero-crossing rate, RMS of the first difference over RMS
 /// (brightness), and the spread of the 50 ms RMS envelope (rhythm).
 fn descriptors(x: &[f32], sr: usize) -> [f64; 3] {
@@ -252,4 +298,92 @@ fn time_one_clip() {
         "synth: {:.1} ms per 30 s clip at 22050 Hz",
         t.elapsed().as_secs_f64() * 1e3 / 8.0
     );
+}
+
+fn spec(x: &[f32]) -> Vec<f64> {
+    let n = 1024;
+    let mut p = RealFftPlanner::<f32>::new();
+    let f = p.plan_fft_forward(n);
+    let mut acc = vec![0f64; 32];
+    let mut cnt = 0;
+    for c in x.chunks_exact(n).step_by(2) {
+        let mut inp = c.to_vec();
+        let mut out = f.make_output_vec();
+        f.process(&mut inp, &mut out).unwrap();
+        for (k, o) in out.iter().enumerate().take(512) {
+            let b = ((k as f64 + 1.0).ln() / (513f64).ln() * 32.0) as usize;
+            acc[b.min(31)] += o.norm_sqr() as f64;
+        }
+        cnt += 1;
+    }
+    acc.iter().map(|a| (a / cnt as f64 + 1e-9).ln()).collect()
+}
+
+/// Measurement, not a pass/fail check: how far static spectra alone get (leave-one-out 1-NN and
+/// nearest centroid on 32 log-band energies of the clip-mean power spectrum). Measured at
+/// commit time: 1-NN 0.812, centroid 0.760 (chance 0.125): learnable, not trivial.
+#[test]
+#[ignore = "measurement, run by hand with --ignored --nocapture"]
+fn mean_spectrum_baseline() {
+    let cfg = SynthConfig {
+        genres: 8,
+        clips_per_genre: 12,
+        seconds: 10.0,
+        sample_rate: 16000,
+        corrupt: 0,
+        seed: 0,
+    };
+    let mut f = Vec::new();
+    for g in 0..8 {
+        for k in 0..12 {
+            f.push((g, spec(&clip_samples(&cfg, g, k))));
+        }
+    }
+    // leave-one-out 1-NN and nearest centroid on z-scored log-band energies
+    let d = f[0].1.len();
+    let n = f.len() as f64;
+    let mean: Vec<f64> = (0..d)
+        .map(|j| f.iter().map(|x| x.1[j]).sum::<f64>() / n)
+        .collect();
+    let sd: Vec<f64> = (0..d)
+        .map(|j| {
+            (f.iter().map(|x| (x.1[j] - mean[j]).powi(2)).sum::<f64>() / n)
+                .sqrt()
+                .max(1e-9)
+        })
+        .collect();
+    let z: Vec<(usize, Vec<f64>)> = f
+        .iter()
+        .map(|(g, v)| (*g, (0..d).map(|j| (v[j] - mean[j]) / sd[j]).collect()))
+        .collect();
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
+    let mut nn = 0;
+    let mut nc = 0;
+    for (i, (gi, vi)) in z.iter().enumerate() {
+        let best = z
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .min_by(|a, b| dist(vi, &a.1.1).partial_cmp(&dist(vi, &b.1.1)).unwrap())
+            .unwrap();
+        nn += (best.1.0 == *gi) as usize;
+        let mut bc = (f64::MAX, 0);
+        for g in 0..8 {
+            let o: Vec<&Vec<f64>> = z
+                .iter()
+                .enumerate()
+                .filter(|(j, x)| *j != i && x.0 == g)
+                .map(|(_, x)| &x.1)
+                .collect();
+            let c: Vec<f64> = (0..d)
+                .map(|j| o.iter().map(|v| v[j]).sum::<f64>() / o.len() as f64)
+                .collect();
+            let dd = dist(vi, &c);
+            if dd < bc.0 {
+                bc = (dd, g);
+            }
+        }
+        nc += (bc.1 == *gi) as usize;
+    }
+    eprintln!("1-NN {:.3}  centroid {:.3}", nn as f64 / n, nc as f64 / n);
 }

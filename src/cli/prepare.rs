@@ -192,10 +192,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         progress: !a.quiet,
     };
     let report = prepare(&ds, &cfg, &out, &opts, &crate::audio::clip_features)?;
-    print!("{report}");
-    println!(
-        "  report: {}",
+    let text = format!(
+        "{report}  report: {}\n",
         crate::data::prepare::beside(&out, ".report.json").display()
     );
+    // A closed stdout (e.g. `| head`) is not an error of the command.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(())
 }

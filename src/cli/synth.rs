@@ -41,8 +41,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let s = synth(&a.out, &cfg)?;
     let good = s.tracks.iter().filter(|t| t.corrupt.is_none()).count();
-    println!(
-        "synth: {} tracks ({} clips of {} s at {} Hz, {} broken) in {:.2} s",
+    let mut o = format!(
+        "synth: {} tracks ({} clips of {} s at {} Hz, {} broken) in {:.2} s\n",
         s.tracks.len(),
         good,
         cfg.seconds,
@@ -50,17 +50,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         s.tracks.len() - good,
         s.seconds_taken
     );
-    println!("  audio:    {}", s.audio_dir.display());
-    println!("  metadata: {}", s.meta_dir.join("tracks.csv").display());
-    for t in s.tracks.iter().filter(|t| t.corrupt.is_some()) {
+    o += &format!("  audio:    {}\n", s.audio_dir.display());
+    o += &format!("  metadata: {}\n", s.meta_dir.join("tracks.csv").display());
+    for t in &s.tracks {
         if let Some(k) = t.corrupt {
-            println!("  broken:   {} ({k:?})", t.path.display());
+            o += &format!("  broken:   {} ({k:?})\n", t.path.display());
         }
     }
-    println!(
-        "next: recaux prepare --fma-audio {} --fma-meta {} --split official --out STORE",
+    o += &format!(
+        "next: recaux prepare --fma-audio {} --fma-meta {} --split official --out STORE\n",
         s.audio_dir.display(),
         s.meta_dir.display()
     );
+    // A closed stdout (e.g. `| head`) is not an error of the command.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), o.as_bytes());
     Ok(())
 }

@@ -67,6 +67,9 @@ pub fn beside(store: &Path, suffix: &str) -> PathBuf {
 enum Outcome {
     Ok {
         meta: ClipMeta,
+        /// The cache key: the canonical source path (so a relative and an absolute spelling
+        /// of one file share a cache entry).
+        key: PathBuf,
         stamp: SourceStamp,
         reused: bool,
         secs: f64,
@@ -103,9 +106,11 @@ fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) 
     let Some(stamp) = SourceStamp::of(path) else {
         return Ok(Outcome::Failed(ClipError::Missing));
     };
-    if let Some(meta) = cache.meta(path, stamp).filter(|m| m.n_mels == cfg.n_mels) {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Some(meta) = cache.meta(&key, stamp).filter(|m| m.n_mels == cfg.n_mels) {
         return Ok(Outcome::Ok {
             meta,
+            key,
             stamp,
             reused: true,
             secs: 0.0,
@@ -133,9 +138,10 @@ fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) 
         padded: clip.padded,
         source_seconds: clip.source_seconds,
     };
-    cache.put(path, stamp, &meta, &feats)?;
+    cache.put(&key, stamp, &meta, &feats)?;
     Ok(Outcome::Ok {
         meta,
+        key,
         stamp,
         reused: false,
         secs: t0.elapsed().as_secs_f64(),
@@ -196,13 +202,15 @@ pub fn prepare(
     // The clips that go into the store, in dataset order.
     let zero_frames = expected_frames(cfg);
     let mut entries = Vec::new();
-    let mut stored = Vec::new(); // (item index, Some(stamp) for a cached clip, None for zeros)
+    // per stored clip: Some((cache key, stamp)) for a cached clip, None for zeros
+    let mut stored: Vec<Option<(&Path, SourceStamp)>> = Vec::new();
     let mut skipped = Vec::new();
     let (mut ok, mut padded, mut reused, mut computed, mut secs) = (0, 0, 0, 0, 0.0);
     for (i, (it, o)) in ds.items.iter().zip(&outcomes).enumerate() {
         match o {
             Outcome::Ok {
                 meta,
+                key,
                 stamp,
                 reused: r,
                 secs: s,
@@ -216,7 +224,7 @@ pub fn prepare(
                     secs += s;
                 }
                 entries.push((i, meta.frames, if meta.padded { FLAG_PADDED } else { 0 }));
-                stored.push((i, Some(*stamp)));
+                stored.push(Some((key.as_path(), *stamp)));
             }
             Outcome::Failed(e) => {
                 let (why, detail) = reason(e);
@@ -229,7 +237,7 @@ pub fn prepare(
                 });
                 if opts.on_error == OnError::Zeros {
                     entries.push((i, zero_frames, FLAG_ZEROED));
-                    stored.push((i, None));
+                    stored.push(None);
                 }
             }
         }
@@ -269,8 +277,8 @@ pub fn prepare(
             })
             .collect();
         write_store(out, &header, &clips, |k| match stored[k] {
-            (i, Some(stamp)) => cache.features(&ds.items[i].path, stamp),
-            (_, None) => Ok(vec![f16::ZERO; zero_frames * cfg.n_mels]),
+            Some((key, stamp)) => cache.features(key, stamp),
+            None => Ok(vec![f16::ZERO; zero_frames * cfg.n_mels]),
         })?;
     }
 
