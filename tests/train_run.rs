@@ -240,3 +240,42 @@ fn config_errors_name_the_field() {
     let e = TrainConfig::load(&p).unwrap_err().to_string();
     assert!(e.contains("store"), "{e}");
 }
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let c: TrainConfig =
+                recaux::train::config::parse_yaml(&text, &p.display().to_string()).unwrap();
+            c.validate_fields()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 3,
+        "configs/ has the seed's, the official-split and the tiny config"
+    );
+    let seed: TrainConfig = recaux::train::config::parse_yaml(
+        &std::fs::read_to_string(dir.join("fma_small.yaml")).unwrap(),
+        "fma_small",
+    )
+    .unwrap();
+    assert_eq!(
+        seed.lambdas,
+        vec![100.0, 10.0, 5.0, 2.0, 1.0, 0.1, 0.01, 0.0]
+    );
+    assert_eq!(
+        (
+            seed.sampler.batch_size,
+            seed.sampler.crop_frames,
+            seed.optim.epochs
+        ),
+        (32, 512, 256)
+    );
+    assert_eq!((seed.optim.lr, seed.optim.lr_decay), (1e-4, 0.97));
+}

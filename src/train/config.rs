@@ -122,8 +122,23 @@ impl TrainConfig {
         Ok(cfg)
     }
 
-    /// Reject what cannot run, naming the field.
+    /// Reject what cannot run, naming the field (including a missing store).
     pub fn validate(&self) -> Result<()> {
+        self.validate_fields()?;
+        if !self.store.exists() {
+            return Err(Error::config(
+                "store",
+                format!(
+                    "{} does not exist (make it with `recaux prepare`)",
+                    self.store.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every check of [`TrainConfig::validate`] except that the store exists.
+    pub fn validate_fields(&self) -> Result<()> {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::config(
                 "name",
@@ -178,15 +193,6 @@ impl TrainConfig {
             return Err(Error::config(
                 "optim.max_batches_per_epoch",
                 "must be at least 1",
-            ));
-        }
-        if !self.store.exists() {
-            return Err(Error::config(
-                "store",
-                format!(
-                    "{} does not exist (make it with `recaux prepare`)",
-                    self.store.display()
-                ),
             ));
         }
         Ok(())
