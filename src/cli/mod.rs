@@ -6,6 +6,7 @@ pub mod gradcheck;
 pub mod info;
 pub mod mel;
 pub mod prepare;
+pub mod run_dir;
 pub mod step;
 pub mod synth;
 pub mod train;
@@ -41,6 +42,10 @@ enum Cmd {
     Synth(synth::Args),
     /// Train every (λ, seed) replica of a config jointly.
     Train(train::Args),
+    /// Evaluate each replica's best weights of a run on a split.
+    Eval(run_dir::EvalArgs),
+    /// Write each replica's best weights as PyTorch state_dict safetensors.
+    Export(run_dir::ExportArgs),
 }
 
 /// Parse the arguments, run the command, print an error as one line.
@@ -55,6 +60,8 @@ pub fn main() -> std::process::ExitCode {
         Cmd::Prepare(a) => prepare::run(a),
         Cmd::Synth(a) => synth::run(a),
         Cmd::Train(a) => train::run(a),
+        Cmd::Eval(a) => run_dir::eval(a),
+        Cmd::Export(a) => run_dir::export(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
