@@ -2,6 +2,7 @@
 
 pub mod backend_arg;
 pub mod bench;
+pub mod demo;
 pub mod gradcheck;
 pub mod info;
 pub mod mel;
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Synthesise a small dataset, prepare it, train a λ sweep, print the table.
+    Demo(demo::Args),
     /// Finite-difference gradient checks (f64) of every op and the whole model.
     Gradcheck(gradcheck::Args),
     /// One forward+backward step from PyTorch-named weights and an input (dropout off).
@@ -52,6 +55,7 @@ enum Cmd {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Demo(a) => demo::run(a),
         Cmd::Gradcheck(a) => gradcheck::run(a),
         Cmd::Step(a) => step::run(a),
         Cmd::Bench(a) => bench::run(a),
