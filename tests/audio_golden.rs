@@ -145,30 +145,66 @@ fn thirty_seconds_give_938_frames() {
     assert!(clip.features.iter().all(|v| (-1.0..=1.0).contains(v)));
 }
 
-/// Lossless files at other rates: only the resampler differs from librosa (soxr HQ vs rubato's
-/// FFT sinc). Both are band-limited just below 8 kHz; they differ in the top mel bands, where
-/// the two anti-aliasing filters roll off differently, and where a band's energy is near the
-/// -80 dB floor. Bounds are measured values rounded up (printed by the test).
+/// The difference restricted to the interior frames `[4, frames - 4)` and the bands below
+/// 120 (below ~6.4 kHz), as (max, mean).
+fn core_diff(name: &str) -> (f64, f64) {
+    let n16 = samples_16k(name);
+    let cfg = FeatureConfig {
+        clip_seconds: n16 as f64 / 16000.0,
+        ..FeatureConfig::default()
+    };
+    let clip = audio::clip_features(&fixture(name), &cfg).unwrap();
+    let (want, _) = npy::read_npy_f32(&fixture(&format!("{name}.reflect.npy"))).unwrap();
+    let (mut max, mut sum, mut n) = (0.0f64, 0.0f64, 0usize);
+    for t in 4..clip.frames - 4 {
+        for m in 0..120 {
+            let d = (f64::from(clip.features[t * 128 + m]) - f64::from(want[t * 128 + m])).abs();
+            max = max.max(d);
+            sum += d;
+            n += 1;
+        }
+    }
+    (max, sum / n as f64)
+}
+
+/// Files at other rates: the resampler differs from librosa's (libsoxr HQ vs rubato's FFT
+/// windowed sinc), and so do the features, in two places (measured on these fixtures, in
+/// units of the (dB+40)/40 scale; 0.01 = 0.4 dB):
+/// - the top mel bands (>= 120, above ~6.4 kHz, mostly the last, 7.6-8 kHz): soxr's low-pass
+///   starts rolling off earlier below 8 kHz than rubato's, so we keep more energy there
+///   (e.g. -0.35 vs -0.87 in band 127), and bands above an 8 kHz file's 4 kHz are at the noise
+///   floor, where any two resamplers disagree;
+/// - the first and last ~3 frames, where the two filters' transients at the signal ends differ.
+///
+/// Elsewhere (interior frames, bands < 120) the max difference is 0.0017-0.0064 (0.07-0.26
+/// dB). Bounds: interior max <= 0.01; all cells mean <= 0.01 (measured <= 0.0069); all cells
+/// max <= 0.75 (measured 0.59). For 30 s clips the edge frames are 6 of 938.
 #[test]
 fn other_rates_match_librosa_within_measured_tolerance() {
-    for (name, max_tol, mean_tol) in [
-        ("chirp_8k.wav", 0.1, 2e-3),
-        ("music_44100_stereo.flac", 0.1, 2e-3),
-        ("music_22050.ogg", 0.1, 2e-3),
+    for name in [
+        "chirp_8k.wav",
+        "music_44100_stereo.flac",
+        "music_22050.ogg",
+        "music_44100_stereo.mp3",
     ] {
         let d = compare(name, PadMode::Reflect);
+        let (cmax, cmean) = core_diff(name);
         eprintln!(
-            "{name}: max {:.2e} mean {:.2e} cells>1e-2 {:.2}%",
+            "{name}: all cells max {:.2e} mean {:.2e} (>1e-2: {:.2}%); interior, bands<120: max {cmax:.2e} mean {cmean:.2e}",
             d.max,
             d.mean,
             100.0 * d.frac_big
         );
-        assert!(d.max <= max_tol && d.mean <= mean_tol, "{name}: max {:.3e} mean {:.3e}", d.max, d.mean);
+        assert!(cmax <= 1e-2, "{name}: interior max {cmax:.3e}");
+        assert!(d.mean <= 1e-2, "{name}: mean {:.3e}", d.mean);
+        assert!(d.max <= 0.75, "{name}: max {:.3e}", d.max);
     }
 }
 
 /// The lame-made mp3: same sample count and rate as libsndfile/mpg123 (encoder delay and
-/// padding trimmed from the LAME header), samples close to mpg123's, features close to librosa's.
+/// padding trimmed from the LAME header), samples equal to mpg123's up to float rounding.
+/// One sample differs by 0.048: there the left channel is 1.0955 (an mp3 overshoot past full
+/// scale); symphonia clamps decoded samples to [-1, 1], mpg123 via libsndfile does not.
 #[test]
 fn mp3_decodes_like_mpg123() {
     let name = "music_44100_stereo.mp3";
@@ -181,10 +217,14 @@ fn mp3_decodes_like_mpg123() {
     let (want, shape) = npy::read_npy_f32(&fixture(&format!("{name}.native.npy"))).unwrap();
     assert_eq!(shape, vec![88200]);
     let d = diff(&dec.samples, &want);
-    eprintln!("mp3 samples vs mpg123: max {:.2e} mean {:.2e}", d.max, d.mean);
-    // Two float mp3 decoders (different IMDCT/synthesis rounding): measured max ~1e-6 scale.
-    assert!(d.max <= 1e-4, "samples max abs diff {:.3e}", d.max);
-    let f = compare(name, PadMode::Reflect);
-    eprintln!("mp3 features: max {:.2e} mean {:.2e}", f.max, f.mean);
-    assert!(f.max <= 0.1 && f.mean <= 2e-3, "features max {:.3e} mean {:.3e}", f.max, f.mean);
+    let over: Vec<usize> = (0..want.len())
+        .filter(|&i| (dec.samples[i] - want[i]).abs() > 1e-5)
+        .collect();
+    eprintln!(
+        "mp3 samples vs mpg123: max {:.2e} mean {:.2e}, above 1e-5 at {over:?}",
+        d.max, d.mean
+    );
+    // Two float decoders with different IMDCT/synthesis rounding: measured 3.9e-7 elsewhere.
+    assert_eq!(over, vec![44116], "only the clamped overshoot may differ");
+    assert!(d.mean <= 1e-6, "mean {:.3e}", d.mean);
 }
