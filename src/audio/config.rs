@@ -19,7 +19,10 @@ impl FeatureConfig {
             );
         }
         if self.n_fft < 2 || self.n_fft % 2 != 0 {
-            return bad("n_fft", format!("must be even and >= 2, got {}", self.n_fft));
+            return bad(
+                "n_fft",
+                format!("must be even and >= 2, got {}", self.n_fft),
+            );
         }
         if self.hop_length == 0 {
             return bad("hop_length", "must be > 0".into());
@@ -30,10 +33,16 @@ impl FeatureConfig {
         let nyq = f64::from(self.sample_rate) / 2.0;
         let fmax = self.fmax_hz();
         if !(self.fmin.is_finite() && self.fmin >= 0.0 && self.fmin < fmax) {
-            return bad("fmin", format!("must be in [0, fmax={fmax}), got {}", self.fmin));
+            return bad(
+                "fmin",
+                format!("must be in [0, fmax={fmax}), got {}", self.fmin),
+            );
         }
         if !(fmax.is_finite() && fmax <= nyq) {
-            return bad("fmax", format!("must be <= sample_rate/2 = {nyq}, got {fmax}"));
+            return bad(
+                "fmax",
+                format!("must be <= sample_rate/2 = {nyq}, got {fmax}"),
+            );
         }
         if !(self.power.is_finite() && self.power > 0.0) {
             return bad("power", format!("must be > 0, got {}", self.power));

@@ -36,7 +36,9 @@ pub struct Decoded {
 ///
 /// Errors: [`ClipError::Missing`] (no such file), [`ClipError::NoAudio`] (empty file, ID3 tag
 /// only, a container without samples), [`ClipError::NotAudio`] (no known format),
-/// [`ClipError::Decode`] (the stream is recognised but nothing decodes, or an I/O failure).
+/// [`ClipError::Decode`] (the stream is recognised but nothing decodes, headers are cut short,
+/// or an I/O failure). Known limit (symphonia 0.5's ogg reader): an ogg file cut in the
+/// middle of a page fails at open with "end of stream" instead of giving its first part.
 pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -198,6 +200,10 @@ fn classify_probe_failure(path: &Path, len: u64, e: &SymError) -> ClipError {
             ClipError::NoAudio(format!("ID3 tag only ({len} bytes, tag {tag} bytes)"))
         }
         Some(_) => ClipError::Decode(format!("ID3 tag then no decodable audio: {e}")),
+        // A format was recognised but its headers are cut short.
+        None if matches!(e, SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof) => {
+            ClipError::Decode(format!("truncated file: {e}"))
+        }
         None => ClipError::NotAudio(e.to_string()),
     }
 }

@@ -174,9 +174,10 @@ pub fn mel_power(y: &[f32], cfg: &FeatureConfig) -> Result<(Vec<f64>, usize)> {
     let padded = plan.stft.padded(y, cfg.center, cfg.pad_mode);
     let nm = cfg.n_mels;
     let mut s = vec![0.0f64; frames * nm];
-    plan.stft.for_each_power_frame(&padded, cfg.power, |t, pow| {
-        plan.bank.apply(pow, &mut s[t * nm..(t + 1) * nm]);
-    });
+    plan.stft
+        .for_each_power_frame(&padded, cfg.power, |t, pow| {
+            plan.bank.apply(pow, &mut s[t * nm..(t + 1) * nm]);
+        });
     Ok((s, frames))
 }
 

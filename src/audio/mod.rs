@@ -142,7 +142,9 @@ impl std::error::Error for ClipError {}
 
 /// Target clip length in samples: `round(clip_seconds * sample_rate)` (480000 for 30 s at 16 kHz).
 pub fn clip_samples(cfg: &FeatureConfig) -> usize {
-    (cfg.clip_seconds * f64::from(cfg.sample_rate)).round().max(0.0) as usize
+    (cfg.clip_seconds * f64::from(cfg.sample_rate))
+        .round()
+        .max(0.0) as usize
 }
 
 /// Crop `samples` to `target` samples (where: [`CropMode`]) or zero-pad it at the end.

@@ -75,15 +75,10 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
     }
     let (hlen, hstart) = match b[6] {
         1 => (usize::from(u16::from_le_bytes([b[8], b[9]])), 10),
-        2 | 3 if b.len() >= 12 => (
-            u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize,
-            12,
-        ),
+        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
         v => return Err(format!("unsupported version {v}")),
     };
-    let header = b
-        .get(hstart..hstart + hlen)
-        .ok_or("truncated header")?;
+    let header = b.get(hstart..hstart + hlen).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("no descr")?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
@@ -101,7 +96,10 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape {shape_s}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape {shape_s}"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     let n: usize = shape.iter().product();
     let body = &b[hstart + hlen..];

@@ -93,7 +93,11 @@ mod tests {
     /// checks the delay compensation and the gain. Expected values are the analytic sine.
     #[test]
     fn sine_survives_resampling_in_phase() {
-        for &(from, to, f) in &[(44100u32, 16000u32, 1000.0f64), (8000, 16000, 440.0), (22050, 16000, 3000.0)] {
+        for &(from, to, f) in &[
+            (44100u32, 16000u32, 1000.0f64),
+            (8000, 16000, 440.0),
+            (22050, 16000, 3000.0),
+        ] {
             let n = from as usize; // 1 s
             let x: Vec<f32> = (0..n)
                 .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(from)).sin() as f32)

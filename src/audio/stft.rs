@@ -3,8 +3,8 @@
 //! `n_fft / 2` samples of reflect or zero padding at each end, real FFT in f64 (realfft).
 
 use super::PadMode;
-use realfft::{RealFftPlanner, RealToComplex};
 use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
 /// A planned STFT of one size; immutable and shareable (scratch space is per call).
@@ -23,9 +23,7 @@ impl StftPlan {
     /// `FeatureConfig::validate`).
     pub fn new(n_fft: usize, hop: usize) -> Self {
         let window = (0..n_fft)
-            .map(|i| {
-                0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos()
-            })
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos())
             .collect();
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
         StftPlan {
