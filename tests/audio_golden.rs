@@ -168,24 +168,25 @@ fn core_diff(name: &str) -> (f64, f64) {
 }
 
 /// Files at other rates: the resampler differs from librosa's (libsoxr HQ vs rubato's FFT
-/// windowed sinc), and so do the features, in two places (measured on these fixtures, in
-/// units of the (dB+40)/40 scale; 0.01 = 0.4 dB):
+/// windowed sinc, delay-aligned to the sample), and so do the features, in two places
+/// (measured on these fixtures, in units of the (dB+40)/40 scale; 0.01 = 0.4 dB):
 /// - the top mel bands (>= 120, above ~6.4 kHz, mostly the last, 7.6-8 kHz): soxr's low-pass
 ///   starts rolling off earlier below 8 kHz than rubato's, so we keep more energy there
-///   (e.g. -0.35 vs -0.87 in band 127), and bands above an 8 kHz file's 4 kHz are at the noise
-///   floor, where any two resamplers disagree;
+///   (e.g. -0.35 vs -0.87 in band 127);
 /// - the first and last ~3 frames, where the two filters' transients at the signal ends differ.
 ///
-/// Elsewhere (interior frames, bands < 120) the max difference is 0.0017-0.0064 (0.07-0.26
-/// dB). Bounds: interior max <= 0.01; all cells mean <= 0.01 (measured <= 0.0069); all cells
-/// max <= 0.75 (measured 0.59). For 30 s clips the edge frames are 6 of 938.
+/// Elsewhere (interior frames, bands < 120) the max difference is 9.1e-5 for the 44.1 kHz
+/// flac and the 22.05 kHz ogg (bound 2e-4), 5.9e-3 for the 8 kHz wav (bands above its 4 kHz
+/// Nyquist hold only the resamplers' residue, near the -80 dB floor) and 6.6e-3 for the mp3
+/// (one sample clamped by symphonia, see below) (bound 1e-2). All cells: mean <= 0.01
+/// (measured <= 0.0069), max <= 0.75 (measured 0.59). A 30 s clip has 6 edge frames of 938.
 #[test]
 fn other_rates_match_librosa_within_measured_tolerance() {
-    for name in [
-        "chirp_8k.wav",
-        "music_44100_stereo.flac",
-        "music_22050.ogg",
-        "music_44100_stereo.mp3",
+    for (name, interior_tol) in [
+        ("chirp_8k.wav", 1e-2),
+        ("music_44100_stereo.flac", 2e-4),
+        ("music_22050.ogg", 2e-4),
+        ("music_44100_stereo.mp3", 1e-2),
     ] {
         let d = compare(name, PadMode::Reflect);
         let (cmax, cmean) = core_diff(name);
@@ -195,7 +196,7 @@ fn other_rates_match_librosa_within_measured_tolerance() {
             d.mean,
             100.0 * d.frac_big
         );
-        assert!(cmax <= 1e-2, "{name}: interior max {cmax:.3e}");
+        assert!(cmax <= interior_tol, "{name}: interior max {cmax:.3e}");
         assert!(d.mean <= 1e-2, "{name}: mean {:.3e}", d.mean);
         assert!(d.max <= 0.75, "{name}: max {:.3e}", d.max);
     }

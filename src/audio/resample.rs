@@ -14,12 +14,29 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Input chunk length aimed for, samples. The anti-aliasing filter is as long as one chunk
-/// (rounded up to a multiple of `from / gcd`), so longer chunks give a sharper cut-off; 2048
-/// gives 2205 taps at 44.1 kHz (transition well inside the top mel band's upper half).
+/// (rounded up to an even multiple of `from / gcd`), so longer chunks give a sharper cut-off;
+/// 2048 gives 2646 taps at 44.1 kHz.
 const CHUNK_IN: usize = 2048;
 
 thread_local! {
     static CACHE: RefCell<HashMap<(u32, u32), FftFixedInOut<f32>>> = RefCell::new(HashMap::new());
+}
+
+/// The input chunk length: a whole number of `from / gcd` periods, and an even number of
+/// them, so that both chunk lengths are even. rubato's filter is centred on input sample
+/// `chunk_in / 2`, which then falls exactly on output sample `chunk_out / 2`, the delay it
+/// reports: the output is aligned to the input with no fractional-sample offset.
+fn chunk_in(from: u32, to: u32) -> usize {
+    let (mut a, mut b) = (from as usize, to as usize);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let period = from as usize / a;
+    let mut periods = CHUNK_IN.div_ceil(period);
+    if periods % 2 == 1 {
+        periods += 1;
+    }
+    periods * period
 }
 
 /// Number of output samples for `n` input samples: `ceil(n * to / from)`.
@@ -40,7 +57,7 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
         let r = match cache.entry((from, to)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                FftFixedInOut::<f32>::new(from as usize, to as usize, CHUNK_IN, 1)
+                FftFixedInOut::<f32>::new(from as usize, to as usize, chunk_in(from, to), 1)
                     .map_err(|e| Error::Audio(format!("resampler {from} -> {to}: {e}")))?,
             ),
         };
@@ -87,6 +104,14 @@ mod tests {
         assert_eq!(output_len(44100, 44100, 16000), 16000);
         assert_eq!(output_len(3, 44100, 16000), 2);
         assert_eq!(output_len(7, 8000, 16000), 14);
+    }
+
+    #[test]
+    fn chunks_are_even_periods() {
+        assert_eq!(chunk_in(44100, 16000), 6 * 441);
+        assert_eq!(chunk_in(22050, 16000), 6 * 441);
+        assert_eq!(chunk_in(8000, 16000), 2048);
+        assert_eq!(chunk_in(48000, 16000), 684 * 3);
     }
 
     /// A sine well inside the passband comes out as the same sine at the new rate, in phase:
