@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Per-clip feature preparation time on ONE core: recaux (decode + resample + crop/pad + log-mel,
+# `recaux mel --time`) against librosa 0.11 (load(sr=16000) + melspectrogram + power_to_db,
+# warm), on the same 30 s 44.1 kHz stereo 320 kbit/s mp3 clips made by lame from generated
+# signals. Needs: .venv-librosa (scripts/ref/setup_librosa_venv.sh), lame (apt-get install lame).
+# Usage: scripts/bench/prep_speed.sh [DIR=/tmp/recaux-prep-bench] [N=8]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DIR=${1:-/tmp/recaux-prep-bench}
+N=${2:-8}
+PY=.venv-librosa/bin/python
+$PY scripts/bench/prep_speed.py make "$DIR" "$N"
+cargo build --release --quiet
+export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+lib=$(taskset -c 0 $PY scripts/bench/prep_speed.py time "$DIR")
+echo "$lib"
+rec=$(taskset -c 0 target/release/recaux mel --time 3 "$DIR"/*.mp3)
+echo "$rec"
+awk -v a="$(echo "$lib" | awk '{print $2}')" -v b="$(echo "$rec" | awk '{print $2}')" \
+  'BEGIN { printf "recaux/librosa time per clip, one core: %.3f (%.1f ms vs %.1f ms)\n", b / a, b, a }'
