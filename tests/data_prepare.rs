@@ -38,6 +38,8 @@ fn fake(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError> {
                 n_mels: cfg.n_mels,
                 source_seconds: 1.0,
                 padded: w[0] == "SHORT",
+                source_sample_rate: 16000,
+                skipped_packets: 0,
             })
         }
         Some("NOAUDIO") => Err(ClipError::NoAudio("id3 tag only".into())),

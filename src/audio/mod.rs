@@ -3,6 +3,20 @@
 //!
 //! The one entry point the data pipeline uses is [`clip_features`]: a file path and a
 //! [`FeatureConfig`] in, a `[frames, n_mels]` matrix (or the reason the file was skipped) out.
+//! It is thread-safe: FFT plans, resamplers and filterbanks are cached per thread.
+//!
+//! Pipeline (each step its own file): [`decode`] (any of mp3/wav/flac/ogg-vorbis to mono f32 at
+//! the file's rate; mono = mean of channels, like `librosa.load`) -> [`resample`] (band-limited,
+//! to `sample_rate`) -> [`crop_or_pad`] (to `clip_seconds`) -> [`mel`] (centred STFT, Slaney
+//! mel filterbank, `power_to_db(ref=max)`, `(dB + db_offset) / db_scale`). [`npy`] reads and
+//! writes the matrices.
+
+pub mod config;
+pub mod decode;
+pub mod mel;
+pub mod npy;
+pub mod resample;
+pub mod stft;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -17,13 +31,15 @@ pub enum PadMode {
     Constant,
 }
 
-/// Where a clip longer than `clip_seconds` is cut.
+/// Where a clip longer than `clip_seconds` is cut. Both choices are deterministic (the seed
+/// drew a random offset; any fixed or seeded choice is allowed). A shorter clip is always
+/// zero-padded at its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CropMode {
-    /// Keep the first `clip_seconds`.
+    /// Keep the first `clip_seconds` (offset 0).
     Start,
-    /// Keep the middle `clip_seconds`.
+    /// Keep the middle `clip_seconds`: offset `(len - target) / 2` samples (integer division).
     Center,
 }
 
@@ -92,6 +108,10 @@ pub struct Clip {
     pub source_seconds: f64,
     /// The audio was shorter than `clip_seconds` and was zero-padded.
     pub padded: bool,
+    /// Sample rate of the file, Hz.
+    pub source_sample_rate: u32,
+    /// Packets that failed to decode and were skipped (e.g. mp3 `main_data_begin`).
+    pub skipped_packets: usize,
 }
 
 /// Why a file produced no features.
@@ -118,10 +138,57 @@ impl std::fmt::Display for ClipError {
     }
 }
 
-/// Decode `path`, mix to mono, resample, crop/pad, and compute the log-mel features.
+impl std::error::Error for ClipError {}
+
+/// Target clip length in samples: `round(clip_seconds * sample_rate)` (480000 for 30 s at 16 kHz).
+pub fn clip_samples(cfg: &FeatureConfig) -> usize {
+    (cfg.clip_seconds * f64::from(cfg.sample_rate))
+        .round()
+        .max(0.0) as usize
+}
+
+/// Crop `samples` to `target` samples (where: [`CropMode`]) or zero-pad it at the end.
+/// Returns the new signal and whether it was padded.
+pub fn crop_or_pad(mut samples: Vec<f32>, target: usize, crop: CropMode) -> (Vec<f32>, bool) {
+    let n = samples.len();
+    if n >= target {
+        let offset = match crop {
+            CropMode::Start => 0,
+            CropMode::Center => (n - target) / 2,
+        };
+        if offset > 0 {
+            samples.copy_within(offset..offset + target, 0);
+        }
+        samples.truncate(target);
+        (samples, false)
+    } else {
+        samples.resize(target, 0.0);
+        (samples, true)
+    }
+}
+
+/// Decode `path`, mix to mono, resample to `cfg.sample_rate`, crop/pad to `cfg.clip_seconds`
+/// and compute the `[frames, n_mels]` features (938 x 128 for the defaults).
+///
+/// Thread-safe (per-thread caches). An invalid `cfg` (see [`FeatureConfig::validate`]) is
+/// reported as `ClipError::Decode("feature config: ...")`; validate once up front to tell it apart.
 pub fn clip_features(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError> {
-    let _ = (path, cfg);
-    Err(ClipError::Decode(
-        "audio pipeline not implemented yet".into(),
-    ))
+    let cfg_err = |e: crate::Error| ClipError::Decode(format!("feature config: {e}"));
+    cfg.validate().map_err(cfg_err)?;
+    let dec = decode::decode_mono(path)?;
+    let source_seconds = dec.samples.len() as f64 / f64::from(dec.sample_rate);
+    let y = resample::resample(&dec.samples, dec.sample_rate, cfg.sample_rate)
+        .map_err(|e| ClipError::Decode(e.to_string()))?;
+    drop(dec.samples);
+    let (y, padded) = crop_or_pad(y, clip_samples(cfg), cfg.crop);
+    let (features, frames) = mel::log_mel(&y, cfg).map_err(cfg_err)?;
+    Ok(Clip {
+        features,
+        frames,
+        n_mels: cfg.n_mels,
+        source_seconds,
+        padded,
+        source_sample_rate: dec.sample_rate,
+        skipped_packets: dec.skipped_packets,
+    })
 }

@@ -1,0 +1,236 @@
+//! Decoding an audio file (mp3, wav, flac, ogg/vorbis, through symphonia) to mono f32 at the
+//! file's own sample rate, and classifying every failure into a [`ClipError`].
+//!
+//! Mono is the mean of the channels, summed in channel order in f32 and divided by the channel
+//! count, which is what numpy's `mean(axis=0)` in `librosa.load` computes. MP3 encoder delay and
+//! padding are trimmed from the LAME/Xing header (symphonia's gapless mode, as ffmpeg and
+//! mpg123 do), so a 30 s FMA clip gives 1321967 samples. A packet that fails to decode in the
+//! middle of a stream (e.g. mp3 `main_data_begin` after a cut) is skipped and counted.
+
+use super::ClipError;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef};
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// A decoded file: mono samples at the file's rate.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// Mono samples in [-1, 1] (integer PCM is scaled by 1/2^(bits-1), like libsndfile).
+    pub samples: Vec<f32>,
+    /// Sample rate of the file, Hz.
+    pub sample_rate: u32,
+    /// Channels in the file before the mono mix.
+    pub channels: usize,
+    /// Packets that failed to decode and were skipped.
+    pub skipped_packets: usize,
+}
+
+/// Decode `path` to mono f32 at its own rate.
+///
+/// Errors: [`ClipError::Missing`] (no such file), [`ClipError::NoAudio`] (empty file, ID3 tag
+/// only, a container without samples), [`ClipError::NotAudio`] (no known format),
+/// [`ClipError::Decode`] (the stream is recognised but nothing decodes, headers are cut short,
+/// or an I/O failure). Known limit (symphonia 0.5's ogg reader): an ogg file cut in the
+/// middle of a page fails at open with "end of stream" instead of giving its first part.
+pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ClipError::Missing),
+        Err(e) => return Err(ClipError::Decode(format!("cannot open: {e}"))),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len == 0 {
+        return Err(ClipError::NoAudio("empty file".into()));
+    }
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let fmt_opts = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
+    let probed = match symphonia::default::get_probe().format(
+        &hint,
+        mss,
+        &fmt_opts,
+        &MetadataOptions::default(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return Err(classify_probe_failure(path, len, &e)),
+    };
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| ClipError::NoAudio("no audio track".into()))?;
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| ClipError::NotAudio(format!("unsupported codec: {e}")))?;
+    let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut channels = 0usize;
+    let mut samples: Vec<f32> = Vec::with_capacity(
+        track
+            .codec_params
+            .n_frames
+            .map_or(0, |n| n.min(1 << 26) as usize),
+    );
+    let mut skipped = 0usize;
+    let mut first_error: Option<String> = None;
+    let mut convert_buf: Option<AudioBuffer<f32>> = None;
+
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            // A chained stream (new logical bitstream): keep what we have.
+            Err(SymError::ResetRequired) => break,
+            Err(e) => {
+                // A broken container past this point: keep what decoded so far.
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(buf) => {
+                let spec = *buf.spec();
+                if sample_rate == 0 {
+                    sample_rate = spec.rate;
+                }
+                channels = spec.channels.count();
+                mix_to_mono(&buf, &mut convert_buf, &mut samples);
+            }
+            Err(SymError::DecodeError(m)) => {
+                skipped += 1;
+                first_error.get_or_insert_with(|| format!("malformed stream: {m}"));
+            }
+            Err(SymError::IoError(e)) => {
+                skipped += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
+        }
+    }
+    if samples.is_empty() {
+        return Err(match first_error {
+            Some(m) => ClipError::Decode(m),
+            None => ClipError::NoAudio("the stream holds no samples".into()),
+        });
+    }
+    if sample_rate == 0 {
+        return Err(ClipError::Decode("unknown sample rate".into()));
+    }
+    Ok(Decoded {
+        samples,
+        sample_rate,
+        channels,
+        skipped_packets: skipped,
+    })
+}
+
+/// Append the mean of the channels of `buf` to `out`.
+fn mix_to_mono(
+    buf: &AudioBufferRef<'_>,
+    convert_buf: &mut Option<AudioBuffer<f32>>,
+    out: &mut Vec<f32>,
+) {
+    match buf {
+        AudioBufferRef::F32(b) => mean_planes(b.as_ref(), out),
+        other => {
+            let spec = *other.spec();
+            let cap = other.capacity() as u64;
+            let conv = match convert_buf {
+                Some(c) if c.capacity() as u64 >= cap && *c.spec() == spec => c,
+                _ => convert_buf.insert(AudioBuffer::new(cap, spec)),
+            };
+            other.convert(conv);
+            mean_planes(conv, out);
+        }
+    }
+}
+
+fn mean_planes(b: &AudioBuffer<f32>, out: &mut Vec<f32>) {
+    let planes = b.planes();
+    let planes = planes.planes();
+    match planes {
+        [] => {}
+        [m] => out.extend_from_slice(m),
+        [l, r] => out.extend(l.iter().zip(r.iter()).map(|(a, b)| (a + b) / 2.0)),
+        many => {
+            let n = many.len() as f32;
+            let start = out.len();
+            out.extend_from_slice(many[0]);
+            for p in &many[1..] {
+                for (o, s) in out[start..].iter_mut().zip(p.iter()) {
+                    *o += s;
+                }
+            }
+            for o in &mut out[start..] {
+                *o /= n;
+            }
+        }
+    }
+}
+
+/// Tell an ID3-only file (no audio after the tag) apart from a file in no known format.
+fn classify_probe_failure(path: &Path, len: u64, e: &SymError) -> ClipError {
+    let mut head = [0u8; 10];
+    let id3_len = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .ok()
+        .and_then(|_| id3v2_total_len(&head));
+    match id3_len {
+        Some(tag) if tag + 128 >= len => {
+            ClipError::NoAudio(format!("ID3 tag only ({len} bytes, tag {tag} bytes)"))
+        }
+        Some(_) => ClipError::Decode(format!("ID3 tag then no decodable audio: {e}")),
+        // A format was recognised but its headers are cut short.
+        None if matches!(e, SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof) => {
+            ClipError::Decode(format!("truncated file: {e}"))
+        }
+        None => ClipError::NotAudio(e.to_string()),
+    }
+}
+
+/// Total size in bytes of an ID3v2 tag whose 10-byte header is `h` (header, body, footer).
+fn id3v2_total_len(h: &[u8; 10]) -> Option<u64> {
+    if &h[0..3] != b"ID3" || h[6..10].iter().any(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let body = h[6..10]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 7) | u64::from(*b));
+    let footer = if h[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + body + footer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id3_header_size_is_syncsafe() {
+        // 0x00 0x00 0x02 0x01 syncsafe = 2*128 + 1 = 257 body bytes, plus the 10-byte header.
+        let h = *b"ID3\x04\x00\x00\x00\x00\x02\x01";
+        assert_eq!(id3v2_total_len(&h), Some(267));
+        let with_footer = *b"ID3\x04\x00\x10\x00\x00\x02\x01";
+        assert_eq!(id3v2_total_len(&with_footer), Some(277));
+        assert_eq!(id3v2_total_len(b"RIFF\x00\x00\x00\x00\x00\x00"), None);
+    }
+}
