@@ -15,7 +15,14 @@ fn mel_writes_npy_with_flags() {
     let st = Command::new(env!("CARGO_BIN_EXE_recaux"))
         .args(["mel", fixture("tone_16k.wav").to_str().unwrap(), "-o"])
         .arg(&out)
-        .args(["--pad-mode", "constant", "--n-mels", "64", "--clip-seconds", "3"])
+        .args([
+            "--pad-mode",
+            "constant",
+            "--n-mels",
+            "64",
+            "--clip-seconds",
+            "3",
+        ])
         .status()
         .unwrap();
     assert!(st.success());

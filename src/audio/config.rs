@@ -18,7 +18,7 @@ impl FeatureConfig {
                 format!("must be > 0, got {}", self.clip_seconds),
             );
         }
-        if self.n_fft < 2 || self.n_fft % 2 != 0 {
+        if self.n_fft < 2 || !self.n_fft.is_multiple_of(2) {
             return bad(
                 "n_fft",
                 format!("must be even and >= 2, got {}", self.n_fft),

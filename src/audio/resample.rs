@@ -33,7 +33,7 @@ fn chunk_in(from: u32, to: u32) -> usize {
     }
     let period = from as usize / a;
     let mut periods = CHUNK_IN.div_ceil(period);
-    if periods % 2 == 1 {
+    if !periods.is_multiple_of(2) {
         periods += 1;
     }
     periods * period

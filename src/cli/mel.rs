@@ -142,7 +142,9 @@ fn time_files(files: &[PathBuf], cfg: &FeatureConfig, repeat: usize) -> anyhow::
         (Some(a), Some(b)) => format!("{:.3}", (b - a) * 1e3 / n),
         _ => "n/a".into(),
     };
-    println!("recaux_ms_per_clip {ms:.3} cpu_ms_per_clip {cpu_ms} clips {n} checksum {checksum:.3}");
+    println!(
+        "recaux_ms_per_clip {ms:.3} cpu_ms_per_clip {cpu_ms} clips {n} checksum {checksum:.3}"
+    );
     Ok(())
 }
 
