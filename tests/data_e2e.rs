@@ -26,10 +26,6 @@ fn recaux(args: &[&str]) -> std::process::Output {
     out
 }
 
-// Ignored on the `data` branch only: `crate::audio::clip_features` is a stub there (every
-// file is a decode error), so this test needs the audio branch. The lead removes this
-// #[ignore] when merging the audio side.
-#[ignore = "needs the real audio decoder (audio branch); un-ignore on merge"]
 #[test]
 fn synth_corrupt_then_prepare() {
     let dir = data_common::tmpdir("e2e_synth_prepare");
