@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use recaux::train::plots::{
-    Curve, LambdaPoint, PLOT_HEIGHT, PLOT_WIDTH, lambda_plot, line_plot,
-};
+use recaux::train::plots::{Curve, LambdaPoint, PLOT_HEIGHT, PLOT_WIDTH, lambda_plot, line_plot};
 
 /// First two colours of the "tab10" palette that plots.rs cycles through (its source).
 const BLUE: [u8; 3] = [31, 119, 180];
@@ -120,9 +118,22 @@ fn line_plot_draws_every_curve() {
     let (bx0, bx1, _, _) = extent(&blue);
     assert!(bx1 - bx0 > 700, "blue spans x {bx0}..{bx1}");
     // Loss falls: the curve's left end is higher on screen (smaller y) than its right end.
-    let left_y = blue.iter().filter(|p| p.0 < bx0 + 10).map(|p| p.1).min().unwrap();
-    let right_y = blue.iter().filter(|p| p.0 > bx1 - 10).map(|p| p.1).min().unwrap();
-    assert!(left_y + 100 < right_y, "left end y {left_y}, right end y {right_y}");
+    let left_y = blue
+        .iter()
+        .filter(|p| p.0 < bx0 + 10)
+        .map(|p| p.1)
+        .min()
+        .unwrap();
+    let right_y = blue
+        .iter()
+        .filter(|p| p.0 > bx1 - 10)
+        .map(|p| p.1)
+        .min()
+        .unwrap();
+    assert!(
+        left_y + 100 < right_y,
+        "left end y {left_y}, right end y {right_y}"
+    );
 }
 
 #[test]
@@ -135,14 +146,33 @@ fn line_plot_skips_nan_and_draws_a_single_point() {
         label: "one point".into(),
         points: vec![(f64::NAN, 1.0), (5.0, 1.5)],
     };
-    line_plot(&path, "gap and single", "epoch", "loss", &[with_gap, single]).expect("plot");
+    line_plot(
+        &path,
+        "gap and single",
+        "epoch",
+        "loss",
+        &[with_gap, single],
+    )
+    .expect("plot");
     let img = read_png(&path);
     assert!(img.matching(BLUE).len() > 400);
     // The single point is a filled marker of radius 3: at least a few pixels.
-    let orange = img.matching(ORANGE);
-    assert!(orange.len() >= 9, "single-point marker pixels: {}", orange.len());
+    // The legend (upper right, x > 800 px) also has an orange line; leave it out.
+    let orange: Vec<_> = img
+        .matching(ORANGE)
+        .into_iter()
+        .filter(|p| p.0 < 800)
+        .collect();
+    assert!(
+        orange.len() >= 9,
+        "single-point marker pixels: {}",
+        orange.len()
+    );
     let (x0, x1, y0, y1) = extent(&orange);
-    assert!(x1 - x0 <= 12 && y1 - y0 <= 12, "marker is compact: {x0}..{x1}, {y0}..{y1}");
+    assert!(
+        x1 - x0 <= 12 && y1 - y0 <= 12,
+        "marker is compact: {x0}..{x1}, {y0}..{y1}"
+    );
 }
 
 #[test]
@@ -219,8 +249,13 @@ fn lambda_plot_places_zero_one_decade_left() {
     // λ = 0 and λ = 1 only: 0 goes at log position -1, 1 at 0, padding 0.5 either side, so the
     // two markers sit at 1/4 and 3/4 of the plotting area (~899 px wide, from x ≈ 105).
     let path = out("lambda_zero_and_one.png");
-    lambda_plot(&path, "two points", "acc", &[lp(0.0, 0.5, 0.0), lp(1.0, 0.5, 0.0)])
-        .expect("plot");
+    lambda_plot(
+        &path,
+        "two points",
+        "acc",
+        &[lp(0.0, 0.5, 0.0), lp(1.0, 0.5, 0.0)],
+    )
+    .expect("plot");
     let blue = read_png(&path).matching(BLUE);
     let (x0, x1, _, _) = extent(&blue);
     let centre = (x0 + x1) / 2;

@@ -76,7 +76,11 @@ fn records_match_tensorboard_fixture_bytes() {
     let records = split_records(&fixture);
     assert_eq!(records.len(), 1 + EVENTS.len());
 
-    assert_eq!(encode_version_event(VERSION_WALL_TIME), records[0], "version record");
+    assert_eq!(
+        encode_version_event(VERSION_WALL_TIME),
+        records[0],
+        "version record"
+    );
     for (i, &(wall, step, tag, value)) in EVENTS.iter().enumerate() {
         let ours = encode_scalar_event(wall, step, tag, value as f32);
         assert_eq!(ours, records[i + 1], "event {i} ({tag}, step {step})");
@@ -136,7 +140,10 @@ fn event_writer_writes_readable_file() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!(secs <= now && now - secs < 600, "file time {secs} vs now {now}");
+    assert!(
+        secs <= now && now - secs < 600,
+        "file time {secs} vs now {now}"
+    );
 
     let records = split_records(&std::fs::read(&path).expect("read back"));
     assert_eq!(records.len(), 1 + scalars.len());
@@ -163,6 +170,8 @@ fn create_fails_cleanly_on_a_file_in_the_way() {
     std::fs::create_dir_all(&base).unwrap();
     let blocker = base.join("not_a_dir");
     std::fs::write(&blocker, b"x").unwrap();
-    let err = EventWriter::create(&blocker.join("run")).err().expect("must fail");
+    let err = EventWriter::create(&blocker.join("run"))
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("not_a_dir"), "{err}");
 }

@@ -121,9 +121,16 @@ fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// The title and a centred "no data" on an otherwise empty plot.
-fn draw_no_data(root: &DrawingArea<BitMapBackend<'_>, Shift>, path: &Path, title: &str) -> Result<()> {
+fn draw_no_data(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    path: &Path,
+    title: &str,
+) -> Result<()> {
     let err = plot_err(path);
-    let body = root.titled(title, (FAMILY, 28)).map_err(&err)?;
+    let body = root
+        .margin(20, 20, 20, 20)
+        .titled(title, (FAMILY, 28))
+        .map_err(&err)?;
     let (w, h) = body.dim_in_pixel();
     let style = TextStyle::from((FAMILY, 32).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
     body.draw_text("no data", &style, (w as i32 / 2, h as i32 / 2))
@@ -316,12 +323,11 @@ pub fn lambda_plot(path: &Path, title: &str, y_label: &str, points: &[LambdaPoin
             keys.insert(0, zero_x);
         }
     }
-    let n_keys = keys.len();
-    let x_label_of = move |x: &f64| {
-        if has_zero && (*x - zero_x).abs() < 1e-9 {
+    let x_label_of = |x: f64| {
+        if has_zero && (x - zero_x).abs() < 1e-9 {
             "0".to_string()
         } else {
-            format_lambda(10f64.powf(*x))
+            format_lambda(10f64.powf(x))
         }
     };
 
@@ -330,17 +336,19 @@ pub fn lambda_plot(path: &Path, title: &str, y_label: &str, points: &[LambdaPoin
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(85)
-        .build_cartesian_2d((x0..x1).with_key_points(keys), y0..y1)
+        .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(&err)?;
     let x_desc = if has_zero && min_pos.is_finite() {
         "λ (log scale; λ = 0 drawn one decade left of the smallest λ > 0)"
     } else {
         "λ (log scale)"
     };
+    // plotters picks "nice" linear ticks; the λ axis needs ticks at chosen positions with
+    // their own labels, so the x ticks, grid lines and labels are drawn by hand below.
     chart
         .configure_mesh()
-        .x_labels(n_keys)
-        .x_label_formatter(&x_label_of)
+        .disable_x_mesh()
+        .x_labels(0)
         .x_desc(x_desc)
         .y_desc(y_label)
         .label_style((FAMILY, 16))
@@ -348,6 +356,25 @@ pub fn lambda_plot(path: &Path, title: &str, y_label: &str, points: &[LambdaPoin
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(&err)?;
+    let grid = RGBColor(220, 220, 220).stroke_width(1);
+    chart
+        .draw_series(
+            keys.iter()
+                .map(|&k| PathElement::new(vec![(k, y0), (k, y1)], grid)),
+        )
+        .map_err(&err)?;
+    let tick_style =
+        TextStyle::from((FAMILY, 16).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for &k in &keys {
+        let (px, py) = chart.backend_coord(&(k, y0));
+        root.draw(&PathElement::new(
+            vec![(px, py), (px, py + 5)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(&err)?;
+        root.draw_text(&x_label_of(k), &tick_style, (px, py + 8))
+            .map_err(&err)?;
+    }
 
     let color = PALETTE[0];
     chart
