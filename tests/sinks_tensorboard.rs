@@ -35,7 +35,8 @@ fn masked_crc32c_matches_tensorboard() {
 /// The events of scripts/ref/tensorboard_fixture.py (EVENTS there), in order.
 const VERSION_WALL_TIME: f64 = 1764290000.25;
 const EVENTS: &[(f64, i64, &str, f64)] = &[
-    (1764290001.5, 0, "train/loss", 2.302585092994046),
+    // 2.302585092994046 in the script: ln 10 to f64 precision.
+    (1764290001.5, 0, "train/loss", std::f64::consts::LN_10),
     (1764290002.75, 1, "train/loss", 1.75),
     (1764290003.125, 1, "val/accuracy", 0.0),
     (1764290004.0, -1, "neg/step", -3.5),
