@@ -1,9 +1,13 @@
-//! Training: optimiser, config, trainer, evaluation, checkpoints, metrics.
+//! Training: optimiser, config, trainer, evaluation, checkpoints, metrics sinks (TensorBoard
+//! event files, PNG plots) and the final results.
 
 pub mod adam;
 pub mod checkpoint;
 pub mod config;
+pub mod crc32c;
+pub mod plots;
 pub mod results;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use adam::{Adam, AdamConfig};
