@@ -14,7 +14,7 @@ fail() { echo "test-sanitizers: FAIL: $*" >&2; exit 1; }
 
 test_binary() {
     # The emu_sanitize test executable that the last `cargo test --no-run` built.
-    cargo test --test emu_sanitize --no-run --message-format=json 2>/dev/null |
+    cargo test --release --test emu_sanitize --no-run --message-format=json 2>/dev/null |
         python3 -c 'import json,sys
 for l in sys.stdin:
     try: m=json.loads(l)
@@ -43,7 +43,7 @@ export ASAN_OPTIONS="halt_on_error=1 exitcode=67 detect_leaks=0 verify_asan_link
 
 for san in thread address; do
     echo "== emu kernels under -fsanitize=$san"
-    RECAUX_EMU_SANITIZE=$san cargo test --test emu_sanitize --no-run
+    RECAUX_EMU_SANITIZE=$san cargo test --release --test emu_sanitize --no-run
     BIN="$(RECAUX_EMU_SANITIZE=$san test_binary)"
     [[ -x "$BIN" ]] || fail "no emu_sanitize test binary found"
     run_expect "all kernels, $san, clean" 0 "emu_sanitize: all kernels ran" "$BIN"

@@ -4,9 +4,12 @@
 
 pub mod audio;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod gradcheck;
+pub mod interop;
 pub mod model;
 pub mod rng;
 pub mod safetensors_io;

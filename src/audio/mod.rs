@@ -121,5 +121,7 @@ impl std::fmt::Display for ClipError {
 /// Decode `path`, mix to mono, resample, crop/pad, and compute the log-mel features.
 pub fn clip_features(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError> {
     let _ = (path, cfg);
-    Err(ClipError::Decode("audio pipeline not implemented yet".into()))
+    Err(ClipError::Decode(
+        "audio pipeline not implemented yet".into(),
+    ))
 }

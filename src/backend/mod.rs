@@ -38,6 +38,7 @@ pub trait Elem:
     + Display
     + std::iter::Sum
     + std::ops::AddAssign
+    + std::ops::SubAssign
     + 'static
 {
     /// "f32" or "f64": the suffix of this type's kernel names.

@@ -1,10 +1,140 @@
-//! `recaux bench` (not implemented yet).
+//! `recaux bench`: median time of a full training step; `--profile` adds per-kernel times.
+
+use super::backend_arg::BackendChoice;
+use crate::bench::{self, BenchConfig, BenchResult};
+use crate::model::ModelSpec;
+use std::path::PathBuf;
 
 /// Arguments of `recaux bench`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Batch rows B.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Sequence length T (frames).
+    #[arg(long, default_value_t = 512)]
+    pub seq: usize,
+    /// Replicas M trained jointly.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Per-kernel profile of the timed steps (CUDA events on cuda; op timers elsewhere).
+    #[arg(long)]
+    pub profile: bool,
+    /// Where the profile's JSON and CSV go (PREFIX.json, PREFIX.csv).
+    #[arg(long, default_value = "recaux-profile")]
+    pub profile_out: PathBuf,
+    /// Hidden units per direction (default: the seed's 128).
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+}
 
 /// Run the command.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`recaux bench` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.batch == 0 || args.seq == 0 || args.replicas == 0 || args.steps == 0 {
+        anyhow::bail!("--batch, --seq, --replicas and --steps must be at least 1");
+    }
+    let spec = ModelSpec {
+        hidden: args.hidden,
+        ..ModelSpec::seed()
+    };
+    let cfg = BenchConfig {
+        spec,
+        batch: args.batch,
+        seq: args.seq,
+        replicas: args.replicas,
+        warmup: args.warmup,
+        steps: args.steps,
+        profile: args.profile,
+    };
+    let warm = args.warmup;
+    let res = crate::with_backend!(args.backend, f32, |be| {
+        eprintln!(
+            "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (forward with dropout, backward, Adam)",
+            crate::backend::Backend::name(&be),
+            cfg.batch,
+            cfg.seq,
+            cfg.replicas,
+            spec.hidden,
+            cfg.warmup,
+            cfg.steps
+        );
+        bench::run(&be, &cfg, |s, ms| {
+            let tag = if s < warm { "warm-up" } else { "timed" };
+            eprintln!("  step {s:>3} ({tag}): {ms:.1} ms");
+        })?
+    });
+    if args.profile {
+        print_profile(&res, &args.profile_out)?;
+    }
+    println!("backend: {}", res.backend);
+    println!(
+        "shape: batch {} seq {} replicas {} hidden {}",
+        args.batch, args.seq, args.replicas, args.hidden
+    );
+    println!("median_ms_per_step: {:.3}", res.median_ms());
+    println!(
+        "median_ms_per_replica_step: {:.3}",
+        res.median_ms() / args.replicas as f64
+    );
+    Ok(())
+}
+
+fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<()> {
+    if res.profile.is_empty() {
+        println!(
+            "profile: backend {} recorded no kernel timings",
+            res.backend
+        );
+        return Ok(());
+    }
+    let steps = res.step_ms.len().max(1) as f64;
+    let total: f64 = res.profile.iter().map(|k| k.total_ms).sum();
+    let mut rows = res.profile.clone();
+    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    println!(
+        "{:<32} {:>8} {:>11} {:>10} {:>7}",
+        "kernel", "calls", "total ms", "mean us", "share"
+    );
+    let mut csv = String::from("kernel,calls,total_ms,mean_us,share,ms_per_step\n");
+    for k in &rows {
+        let mean_us = k.total_ms * 1e3 / k.calls.max(1) as f64;
+        let share = k.total_ms / total;
+        println!(
+            "{:<32} {:>8} {:>11.3} {:>10.2} {:>6.1}%",
+            k.name,
+            k.calls,
+            k.total_ms,
+            mean_us,
+            100.0 * share
+        );
+        csv.push_str(&format!(
+            "{},{},{:.6},{:.3},{:.6},{:.6}\n",
+            k.name,
+            k.calls,
+            k.total_ms,
+            mean_us,
+            share,
+            k.total_ms / steps
+        ));
+    }
+    let json = serde_json::json!({
+        "backend": res.backend,
+        "steps": res.step_ms.len(),
+        "step_ms": res.step_ms,
+        "kernels": rows,
+    });
+    let jp = prefix.with_extension("json");
+    let cp = prefix.with_extension("csv");
+    std::fs::write(&jp, serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(&cp, csv)?;
+    println!("profile written to {} and {}", jp.display(), cp.display());
+    Ok(())
 }

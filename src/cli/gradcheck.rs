@@ -1,10 +1,55 @@
-//! `recaux gradcheck` (not implemented yet).
+//! `recaux gradcheck`: f64 finite-difference checks of every op and the whole model.
+
+use super::backend_arg::BackendChoice;
+use crate::gradcheck::{self, ATOL, CheckResult, H, RTOL};
 
 /// Arguments of `recaux gradcheck`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Backend whose f64 ops are checked.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendChoice,
+}
 
-/// Run the command.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`recaux gradcheck` is not implemented yet")
+/// Print the table; fail if any check fails.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (name, results) = crate::with_backend!(args.backend, f64, |be| {
+        (crate::backend::Backend::name(&be), gradcheck::run_all(&be)?)
+    });
+    print_table(&name, &results);
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.op.as_str())
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("gradcheck failed on {}: {}", name, failed.join(", "));
+    }
+    Ok(())
+}
+
+/// The table: op, elements, max abs error, max rel error, verdict, notes.
+pub fn print_table(backend: &str, results: &[CheckResult]) {
+    println!(
+        "gradcheck on {backend}: central differences, h = {H:e}; pass if |analytic - numeric| <= {ATOL:e} + {RTOL:e}·|numeric|"
+    );
+    println!(
+        "{:<44} {:>6} {:>12} {:>12}  verdict",
+        "op", "n", "max abs err", "max rel err"
+    );
+    for r in results {
+        println!(
+            "{:<44} {:>6} {:>12.3e} {:>12.3e}  {}",
+            r.op,
+            r.n,
+            r.max_abs,
+            r.max_rel,
+            if r.pass { "PASS" } else { "FAIL" }
+        );
+    }
+    for r in results {
+        if !r.note.is_empty() {
+            println!("  {}: {}", r.op, r.note);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; errors become one line and exit code 1.
 
+pub mod backend_arg;
 pub mod bench;
 pub mod gradcheck;
 pub mod info;

@@ -1,1 +1,5 @@
-//! Training: optimiser schedule, trainer, evaluation, checkpoints, metrics.
+//! Training: optimiser, schedule, trainer, evaluation, checkpoints, metrics.
+
+pub mod adam;
+
+pub use adam::{Adam, AdamConfig};

@@ -1,0 +1,108 @@
+//! Timing a full training step (forward with dropout, backward, Adam) on any backend.
+
+use crate::backend::{Backend, Elem, KernelTiming};
+use crate::error::Result;
+use crate::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
+use crate::rng;
+use crate::train::{Adam, AdamConfig};
+use std::time::Instant;
+
+/// What to time.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub spec: ModelSpec,
+    pub batch: usize,
+    pub seq: usize,
+    pub replicas: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    /// Collect the backend's per-kernel profile over the timed steps.
+    pub profile: bool,
+}
+
+/// Timings of the measured steps.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub backend: String,
+    /// Wall time of each timed step, ms (the backend is synchronised after each step).
+    pub step_ms: Vec<f64>,
+    /// Per-kernel totals over the timed steps (empty without `profile` or profiler).
+    pub profile: Vec<KernelTiming>,
+}
+
+impl BenchResult {
+    /// Median step time, ms.
+    pub fn median_ms(&self) -> f64 {
+        let mut v = self.step_ms.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        }
+    }
+}
+
+/// Run `warmup` untimed then `steps` timed training steps of `replicas` replicas on random
+/// inputs in [-1, 1] (a fresh batch each step, uploaded outside the timed region).
+pub fn run<B: Backend>(
+    be: &B,
+    cfg: &BenchConfig,
+    mut on_step: impl FnMut(usize, f64),
+) -> Result<BenchResult> {
+    let spec = cfg.spec;
+    let (t, b, m) = (cfg.seq, cfg.batch, cfg.replicas);
+    let seeds: Vec<u64> = (0..m as u64).collect();
+    let lambdas: Vec<f64> = (0..m).map(|r| r as f64 * 0.5).collect();
+    let lrs = vec![1e-4; m];
+    let mut model = Model::init(be, spec, &seeds)?;
+    let mut ws = Workspace::new(be, &spec, m, t, b)?;
+    let mut grads = Grads::new(be, &model)?;
+    let mut adam = Adam::new(be, &model, AdamConfig::default())?;
+    let n_x = t * b * spec.features;
+    let mut xb = be.alloc(n_x)?;
+    let mut yb = be.alloc_idx(b)?;
+    let mut step_ms = Vec::with_capacity(cfg.steps);
+    for step in 0..cfg.warmup + cfg.steps {
+        let x: Vec<B::T> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
+            .into_iter()
+            .map(B::T::of)
+            .collect();
+        let y: Vec<i32> = (0..b)
+            .map(|i| ((i * 7 + step) % spec.classes) as i32)
+            .collect();
+        be.write(&mut xb, &x)?;
+        be.write_idx(&mut yb, &y)?;
+        be.sync()?;
+        if step == cfg.warmup && cfg.profile {
+            be.set_profiling(true)?;
+        }
+        let t0 = Instant::now();
+        let mode = Mode::Train { step: step as u64 };
+        model::forward(be, &model, &mut ws, &xb, &yb, mode)?;
+        grads.zero(be)?;
+        model::backward(be, &model, &mut ws, &xb, &yb, mode, &lambdas, &mut grads)?;
+        adam.update(be, &mut model, &grads, &lrs)?;
+        be.sync()?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        if step >= cfg.warmup {
+            step_ms.push(ms);
+        }
+        on_step(step, ms);
+    }
+    let profile = if cfg.profile {
+        let p = be.take_profile()?;
+        be.set_profiling(false)?;
+        p
+    } else {
+        Vec::new()
+    };
+    Ok(BenchResult {
+        backend: be.name(),
+        step_ms,
+        profile,
+    })
+}
