@@ -40,6 +40,13 @@ fn shape_and_unsupported_errors() {
     all_backends!(errors);
 }
 #[test]
+fn every_op_matches_the_cpu_reference() {
+    all_backends!(vs_cpu_all);
+}
+fn vs_cpu_all<B: recaux::backend::Backend>(be: &B) {
+    common::vs_cpu::all(be)
+}
+#[test]
 fn profiling_hook() {
     all_backends!(profile);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ops;
+pub mod vs_cpu;
 
 use recaux::backend::{Backend, Elem};
 
