@@ -321,18 +321,19 @@ fn parse_ptxas(text: &str) -> String {
             entry = Some(name);
         } else if let Some(rest) = line.split("Function properties for ").nth(1) {
             props = Some(rest.trim().to_string());
-        } else if line.contains("bytes stack frame") {
-            if let Some(k) = props.as_ref().and_then(|n| ks.get_mut(n)) {
-                k.stack = num_before(line, "bytes stack frame").unwrap_or(0);
-                k.st = num_before(line, "bytes spill stores").unwrap_or(0);
-                k.ld = num_before(line, "bytes spill loads").unwrap_or(0);
-            }
-        } else if line.contains("Used ") && line.contains("registers") {
-            if let Some(k) = entry.as_ref().and_then(|n| ks.get_mut(n)) {
-                k.regs = num_before(line, "registers").unwrap_or(0);
-                k.smem = num_before(line, "bytes smem").unwrap_or(0);
-                k.lmem = num_before(line, "bytes lmem").unwrap_or(0);
-            }
+        } else if line.contains("bytes stack frame")
+            && let Some(k) = props.as_ref().and_then(|n| ks.get_mut(n))
+        {
+            k.stack = num_before(line, "bytes stack frame").unwrap_or(0);
+            k.st = num_before(line, "bytes spill stores").unwrap_or(0);
+            k.ld = num_before(line, "bytes spill loads").unwrap_or(0);
+        } else if line.contains("Used ")
+            && line.contains("registers")
+            && let Some(k) = entry.as_ref().and_then(|n| ks.get_mut(n))
+        {
+            k.regs = num_before(line, "registers").unwrap_or(0);
+            k.smem = num_before(line, "bytes smem").unwrap_or(0);
+            k.lmem = num_before(line, "bytes lmem").unwrap_or(0);
         }
     }
     let mut s = String::new();

@@ -50,7 +50,7 @@ pub fn check<B: Backend>(be: &B, what: &str, got: &[B::T], want: &[f64], t32: To
         }
         let err = (g - w).abs();
         let bound = tol.atol + tol.rtol * w.abs();
-        if !(err <= bound) {
+        if err.is_nan() || err > bound {
             panic!(
                 "{} {} {what}: element {i}: got {g:e}, want {w:e}, |err| {err:e} > {bound:e} ({tol:?})",
                 be.name(),

@@ -7,6 +7,9 @@
 //! transcendental functions get per-op tolerances stated at the call, sized from the rounding
 //! of the element type (f32 eps 1.2e-7, f64 eps 2.2e-16) and the reduction length.
 
+// Reference loops index several arrays by the same counters, as the formulas read.
+#![allow(clippy::needless_range_loop)]
+
 use super::*;
 use recaux::backend::{AdamSpec, AdamTensor, Backend, DropoutSpec, Elem, GemmSpec};
 use recaux::rng;
