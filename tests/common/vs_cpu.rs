@@ -5,6 +5,7 @@
 
 use super::*;
 use recaux::backend::cpu::CpuBackend;
+use recaux::backend::cpu::CellMath;
 use recaux::backend::{AdamSpec, AdamTensor, Backend, DropoutSpec, Elem};
 
 fn same<B: Backend>(be: &B, what: &str, got: &[B::T], cpu: &[B::T], t32: Tol, t64: Tol) {
@@ -27,7 +28,10 @@ macro_rules! on_both {
     }};
 }
 
-pub fn all<B: Backend>(be: &B) {
+pub fn all<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     let cpu = CpuBackend::<B::T>::new();
     for n in [1usize, 7, 1000, 4099] {
         let x = tv::<B::T>(&data(n, 70).iter().map(|v| 1.5 * v).collect::<Vec<_>>());
