@@ -21,6 +21,7 @@
 pub mod cpu;
 pub mod cuda;
 pub mod emu;
+pub mod kernel;
 
 use crate::error::Result;
 use std::fmt::{Debug, Display};

@@ -28,10 +28,16 @@ pub fn resolve(choice: BackendChoice) -> anyhow::Result<Resolved> {
         BackendChoice::Cpu => Resolved::Cpu,
         BackendChoice::Cuda => Resolved::Cuda,
         BackendChoice::Emu => Resolved::Emu,
-        BackendChoice::Auto => {
-            eprintln!("backend auto: cpu (the CUDA backend is not built into this version)");
-            Resolved::Cpu
-        }
+        BackendChoice::Auto => match crate::backend::cuda::cuda_available() {
+            Ok(name) => {
+                eprintln!("backend auto: cuda ({name})");
+                Resolved::Cuda
+            }
+            Err(why) => {
+                eprintln!("backend auto: cpu (cuda not usable: {why})");
+                Resolved::Cpu
+            }
+        },
     })
 }
 
@@ -44,7 +50,14 @@ macro_rules! with_backend {
                 let $be = $crate::backend::cpu::CpuBackend::<$t>::new();
                 $body
             }
-            other => anyhow::bail!("backend {other:?} is not available in this build"),
+            $crate::cli::backend_arg::Resolved::Cuda => {
+                let $be = $crate::backend::cuda::CudaBackend::<$t>::new(0)?;
+                $body
+            }
+            $crate::cli::backend_arg::Resolved::Emu => {
+                let $be = $crate::backend::emu::EmuBackend::<$t>::new()?;
+                $body
+            }
         }
     }};
 }

@@ -1,1 +1,205 @@
-//! The emu backend: kernels/*.cu compiled for the host and run block by block, thread by thread.
+//! The emu backend: kernels/*.cu compiled for the host (build.rs, the `cc` crate, against
+//! kernels/emu/shim.h) and run block by block, each CUDA thread a host thread, through the same
+//! launcher and ops as the cuda backend ([`crate::backend::kernel`]). Device memory is host
+//! memory; launches are synchronous. It exists to run (and sanitize) the real kernel code on
+//! machines without a GPU.
+
+use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
+use crate::backend::{Elem, KernelTiming};
+use crate::error::{Error, Result};
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::time::Instant;
+
+unsafe extern "C" {
+    fn recaux_emu_launch(
+        name: *const c_char,
+        grid: *const u32,
+        block: *const u32,
+        shared_bytes: u32,
+        params: *const c_void,
+        params_size: usize,
+        err: *mut c_char,
+        errlen: usize,
+    ) -> c_int;
+    fn recaux_emu_kernel_count() -> usize;
+    fn recaux_emu_kernel_name(i: usize) -> *const c_char;
+    fn recaux_emu_params_size(name: *const c_char) -> usize;
+}
+
+/// The backend: the kernels on the host. `EmuBackend::<f32>::new()`.
+pub type EmuBackend<T> = KernelBackend<T, EmuDevice>;
+
+impl<T: Elem> KernelBackend<T, EmuDevice> {
+    /// The emu backend (always available: the library is built with the crate).
+    pub fn new() -> Result<Self> {
+        Ok(KernelBackend::from_device(EmuDevice::default()))
+    }
+}
+
+/// How the emu library was built: "plain" or "sanitize=thread|address".
+pub const FLAVOUR: &str = env!("RECAUX_EMU_FLAVOUR");
+
+/// Names of the kernels in the emu library, in registration order.
+pub fn kernel_names() -> Vec<String> {
+    // SAFETY: both functions only read the registry, which is complete once static
+    // initialisation has run (before main); names are NUL-terminated static strings.
+    unsafe {
+        (0..recaux_emu_kernel_count())
+            .filter_map(|i| {
+                let p = recaux_emu_kernel_name(i);
+                (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+}
+
+/// The size of kernel `name`'s params struct as compiled, if the kernel exists.
+pub fn params_size(name: &str) -> Option<usize> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let n = unsafe { recaux_emu_params_size(c.as_ptr()) };
+    (n > 0).then_some(n)
+}
+
+/// Host memory standing in for device memory: 16-byte aligned, zero-filled, owned.
+pub struct EmuMem {
+    ptr: NonNull<u8>,
+    bytes: usize,
+    layout: Layout,
+}
+
+// SAFETY: EmuMem owns its allocation exclusively (like a Box<[u8]>); the kernels that write
+// through its address run inside a launch that borrows it, and launches are synchronous.
+unsafe impl Send for EmuMem {}
+// SAFETY: shared references only read through it (dtoh, addr of an input buffer).
+unsafe impl Sync for EmuMem {}
+
+impl Drop for EmuMem {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `alloc_zeroed` with exactly this layout, freed once.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// The emulated device: host memory and the emu library's launcher.
+#[derive(Default)]
+pub struct EmuDevice {
+    profiling: Mutex<(bool, ProfileTotals)>,
+}
+
+impl EmuDevice {
+    fn lock_prof(&self) -> std::sync::MutexGuard<'_, (bool, ProfileTotals)> {
+        self.profiling.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Device for EmuDevice {
+    type Mem = EmuMem;
+
+    fn name(&self) -> &'static str {
+        "emu"
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<EmuMem> {
+        let layout = Layout::from_size_align(bytes.max(16), 16)
+            .map_err(|e| Error::shape(format!("emu: allocation of {bytes} bytes: {e}")))?;
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(p)
+            .ok_or_else(|| Error::Cuda(format!("emu: out of host memory ({bytes} bytes)")))?;
+        Ok(EmuMem { ptr, bytes, layout })
+    }
+
+    fn htod(&self, src: &[u8], dst: &mut EmuMem) -> Result<()> {
+        if src.len() > dst.bytes {
+            return Err(Error::shape(format!(
+                "emu: copy of {} bytes into {}",
+                src.len(),
+                dst.bytes
+            )));
+        }
+        // SAFETY: dst owns at least src.len() bytes; `&mut` excludes any other access.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.ptr.as_ptr(), src.len()) };
+        Ok(())
+    }
+
+    fn dtoh(&self, src: &EmuMem, dst: &mut [u8]) -> Result<()> {
+        if dst.len() > src.bytes {
+            return Err(Error::shape(format!(
+                "emu: copy of {} bytes out of {}",
+                dst.len(),
+                src.bytes
+            )));
+        }
+        // SAFETY: src owns at least dst.len() bytes, initialised (zeroed at allocation).
+        unsafe { std::ptr::copy_nonoverlapping(src.ptr.as_ptr(), dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    fn memset_zero(&self, mem: &mut EmuMem) -> Result<()> {
+        // SAFETY: mem owns `bytes` bytes; `&mut` excludes any other access.
+        unsafe { std::ptr::write_bytes(mem.ptr.as_ptr(), 0, mem.bytes) };
+        Ok(())
+    }
+
+    fn addr(&self, mem: &EmuMem) -> u64 {
+        mem.ptr.as_ptr() as u64
+    }
+
+    fn launch(&self, name: &str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
+        let cname = CString::new(name)
+            .map_err(|_| Error::Cuda(format!("emu: bad kernel name {name:?}")))?;
+        let mut err = [0 as c_char; 256];
+        let t0 = Instant::now();
+        // SAFETY: every pointer is valid for the call; `params` is the kernel's params struct
+        // (its size is checked against the C++ one by the library); the addresses inside it
+        // come from EmuMem allocations that the calling op borrows for the duration of this
+        // synchronous call, with the lengths the op checked.
+        let rc = unsafe {
+            recaux_emu_launch(
+                cname.as_ptr(),
+                cfg.grid.as_ptr(),
+                cfg.block.as_ptr(),
+                cfg.shared_bytes,
+                params.as_ptr() as *const c_void,
+                params.len(),
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if rc != 0 {
+            // SAFETY: the library wrote a NUL-terminated message into `err` (snprintf).
+            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            return Err(Error::Cuda(format!("emu launch: {msg}")));
+        }
+        let mut prof = self.lock_prof();
+        if prof.0 {
+            prof.1.add(name, t0.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn grid_cap(&self) -> u32 {
+        // Each block costs a barrier round over the host threads; grid-stride kernels cover
+        // the rest (and this exercises their loops).
+        8
+    }
+
+    fn set_profiling(&self, on: bool) -> Result<()> {
+        self.lock_prof().0 = on;
+        Ok(())
+    }
+
+    fn take_profile(&self) -> Result<Vec<KernelTiming>> {
+        Ok(self.lock_prof().1.take())
+    }
+}
