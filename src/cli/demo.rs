@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg: TrainConfig = parse_yaml(&text, "demo config")?;
     cfg.store = store;
     cfg.out_dir = args.out.clone();
-    cfg.name = "run".into();
+    cfg.name = "sweep".into();
     if let Some(e) = args.epochs {
         cfg.optim.epochs = e;
     }

@@ -76,9 +76,10 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
     Ok(cfg)
 }
 
-/// Progress on stderr: a bar per epoch and one line per epoch.
+/// Progress on stderr (a bar per epoch, a line per epoch) and TensorBoard scalars.
 struct Progress {
     bar: Option<ProgressBar>,
+    tb: Option<crate::train::tensorboard::EventWriter>,
 }
 
 impl Observer for Progress {
@@ -108,6 +109,12 @@ impl Observer for Progress {
             "epoch {epoch}: val acc per replica [{}] ({secs:.1} s)",
             accs.join(", ")
         );
+        if let Some(w) = self.tb.as_mut()
+            && let Err(e) = crate::train::report::tensorboard_epoch(w, rows)
+        {
+            eprintln!("tensorboard: {e} (no more event records this run)");
+            self.tb = None;
+        }
     }
     fn note(&mut self, msg: &str) {
         match &self.bar {
@@ -153,7 +160,7 @@ pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
         store.indices(Split::Test).len(),
         cfg.optim.epochs
     );
-    let (rows, n_test) = crate::with_backend!(backend_choice(cfg.backend), f32, |be| {
+    let rows = crate::with_backend!(backend_choice(cfg.backend), f32, |be| {
         let mut tr = Trainer::new(&be, cfg, &store, resume)?;
         if resume {
             eprintln!(
@@ -161,13 +168,19 @@ pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
                 tr.state.epoch, tr.state.step
             );
         }
-        tr.run(&mut Progress { bar: None })?;
+        let tb = crate::train::tensorboard::EventWriter::create(&run_dir.join("tensorboard"))?;
+        tr.run(&mut Progress {
+            bar: None,
+            tb: Some(tb),
+        })?;
         let test = tr.evaluate_best(Split::Test)?;
         (
             results::rows(&tr.replicas, &tr.state.best, &tr.state.stop_reason, &test),
             test.n,
+            tr.state.metrics.clone(),
         )
     });
+    let (rows, n_test, metrics) = rows;
     let md = results::markdown(&rows, n_test);
     println!("{md}");
     std::fs::write(run_dir.join("results.md"), &md)?;
@@ -175,6 +188,13 @@ pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
         run_dir.join("results.json"),
         serde_json::to_string_pretty(&rows)?,
     )?;
-    println!("outputs: {}", run_dir.display());
+    let pngs = crate::train::report::plots(&run_dir.join("plots"), &metrics, &rows)?;
+    println!(
+        "outputs in {}: results.md, metrics.csv, metrics.jsonl, checkpoint.safetensors, best/, tensorboard/",
+        run_dir.display()
+    );
+    for p in pngs {
+        println!("  {}", p.display());
+    }
     Ok(())
 }

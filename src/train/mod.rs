@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod crc32c;
 pub mod plots;
+pub mod report;
 pub mod results;
 pub mod tensorboard;
 pub mod trainer;

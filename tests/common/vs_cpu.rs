@@ -4,8 +4,8 @@
 //! sides may be off by that much); selection ops and masks must agree exactly.
 
 use super::*;
-use recaux::backend::cpu::CpuBackend;
 use recaux::backend::cpu::CellMath;
+use recaux::backend::cpu::CpuBackend;
 use recaux::backend::{AdamSpec, AdamTensor, Backend, DropoutSpec, Elem};
 
 fn same<B: Backend>(be: &B, what: &str, got: &[B::T], cpu: &[B::T], t32: Tol, t64: Tol) {
