@@ -8,6 +8,7 @@
 #[allow(unused_macros)]
 #[macro_use]
 mod common;
+mod common_mm;
 
 use common::ops;
 use recaux::backend::Backend;
@@ -25,6 +26,7 @@ fn run_all<B: Backend>(be: &B) {
     ops::adam(be);
     ops::errors(be);
     ops::profile(be);
+    common_mm::sanitize_cases(be);
 }
 
 fn buggy(kernel: &str, threads: u32) -> recaux::Result<()> {
