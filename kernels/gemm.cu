@@ -6,16 +6,18 @@
 // c[i*ldc + j]. Batch strides are in elements (0 = every r reads the same matrix). Pointers
 // already include any offset (e.g. one direction's half of a [rows, 2H] buffer).
 //
-// One block computes a GEMM_BM x GEMM_BN tile of C with 256 threads, each owning a 4 x 4 grid
-// of outputs (rows ty + 16 u, columns tx + 16 v). k advances in GEMM_BK slices through shared
+// One block computes a GEMM_BM x GEMM_BN (32 x 32) tile of C with 64 threads, each owning a
+// 4 x 4 grid of outputs (rows ty + 8 u, columns tx + 8 v). k advances in GEMM_BK slices through shared
 // memory. Every output is one thread's sequential sum over kk = 0, 1, ..., k-1: the result does
 // not depend on the grid (deterministic). Tiles loop grid-stride in x (n), y (m), z (batch).
 #include "common.cuh"
 
-#define GEMM_BM 64
-#define GEMM_BN 64
+#define GEMM_BM 32
+#define GEMM_BN 32
 #define GEMM_BK 16
-#define GEMM_THREADS 256
+#define GEMM_THREADS 64
+// Loads per thread of each operand slice: GEMM_BM * GEMM_BK / GEMM_THREADS.
+#define GEMM_LOADS 8
 
 template <class T>
 struct GemmP {
@@ -46,7 +48,7 @@ __device__ void gemm(const GemmP<T>& p) {
     __shared__ T sa[GEMM_BK][GEMM_BM + 1];
     __shared__ T sb[GEMM_BK][GEMM_BN + 1];
     const int tid = threadIdx.x;
-    const int tx = tid % 16, ty = tid / 16;
+    const int tx = tid % 8, ty = tid / 8;
     const i64 tiles_m = (p.m + GEMM_BM - 1) / GEMM_BM;
     const i64 tiles_n = (p.n + GEMM_BN - 1) / GEMM_BN;
     for (i64 r = blockIdx.z; r < p.batch; r += gridDim.z) {
@@ -62,10 +64,10 @@ __device__ void gemm(const GemmP<T>& p) {
 #pragma unroll
                     for (int v = 0; v < 4; ++v) acc[u][v] = T(0);
                 for (i64 k0 = 0; k0 < p.k; k0 += GEMM_BK) {
-                    // Load the A slice (BM x BK) and the B slice (BK x BN): 4 elements each
-                    // per thread. The fast index follows memory order for coalescing.
+                    // Load the A slice (BM x BK) and the B slice (BK x BN): GEMM_LOADS
+                    // elements each per thread. The fast index follows memory order.
 #pragma unroll
-                    for (int q = 0; q < 4; ++q) {
+                    for (int q = 0; q < GEMM_LOADS; ++q) {
                         const int e = tid + q * GEMM_THREADS;
                         int ii, kk;
                         if (p.trans_a) {  // stored [k, m]: i fast
@@ -81,7 +83,7 @@ __device__ void gemm(const GemmP<T>& p) {
                         sa[kk][ii] = v;
                     }
 #pragma unroll
-                    for (int q = 0; q < 4; ++q) {
+                    for (int q = 0; q < GEMM_LOADS; ++q) {
                         const int e = tid + q * GEMM_THREADS;
                         int jj, kk;
                         if (p.trans_b) {  // stored [n, k]: kk fast
@@ -103,9 +105,9 @@ __device__ void gemm(const GemmP<T>& p) {
                     for (int kk = 0; kk < kend; ++kk) {
                         T av[4], bv[4];
 #pragma unroll
-                        for (int u = 0; u < 4; ++u) av[u] = sa[kk][ty + 16 * u];
+                        for (int u = 0; u < 4; ++u) av[u] = sa[kk][ty + 8 * u];
 #pragma unroll
-                        for (int v = 0; v < 4; ++v) bv[v] = sb[kk][tx + 16 * v];
+                        for (int v = 0; v < 4; ++v) bv[v] = sb[kk][tx + 8 * v];
 #pragma unroll
                         for (int u = 0; u < 4; ++u)
 #pragma unroll
@@ -116,11 +118,11 @@ __device__ void gemm(const GemmP<T>& p) {
                 // Epilogue: C = acc or C + acc, then + (bias + bias2), as the CPU reference.
 #pragma unroll
                 for (int u = 0; u < 4; ++u) {
-                    const i64 gi = row0 + ty + 16 * u;
+                    const i64 gi = row0 + ty + 8 * u;
                     if (gi >= p.m) continue;
 #pragma unroll
                     for (int v = 0; v < 4; ++v) {
-                        const i64 gj = col0 + tx + 16 * v;
+                        const i64 gj = col0 + tx + 8 * v;
                         if (gj >= p.n) continue;
                         T* out = C + gi * p.ldc + gj;
                         T val = p.accumulate ? *out + acc[u][v] : acc[u][v];

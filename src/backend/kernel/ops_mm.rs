@@ -15,9 +15,9 @@ use super::{DevBuf, Device, KernelBackend, LaunchCfg};
 use crate::backend::{Elem, GemmSpec, LstmGrads, LstmParams, LstmShape, check_len};
 use crate::error::{Error, Result};
 
-/// Threads of a gemm block (a 64 x 64 tile, 4 x 4 outputs per thread: gemm.cu).
-const GEMM_THREADS: u32 = 256;
-const GEMM_TILE: usize = 64;
+/// Threads of a gemm block (a 32 x 32 tile, 4 x 4 outputs per thread: gemm.cu).
+const GEMM_THREADS: u32 = 64;
+const GEMM_TILE: usize = 32;
 /// Threads of the column-sum and LSTM step blocks.
 const MM_BLOCK: u32 = 128;
 /// Largest grid.y / grid.z.
@@ -64,7 +64,11 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
 
     /// A dense view of `buf` from element `off`: row stride `ld`, batch stride `stride`.
     fn view(&self, buf: &DevBuf<D, T>, off: usize, ld: usize, stride: usize) -> View {
-        View { ptr: self.at(buf, off), ld, stride }
+        View {
+            ptr: self.at(buf, off),
+            ld,
+            stride,
+        }
     }
 
     /// Launch one batched gemm (views must already be known to lie inside their buffers).
@@ -82,7 +86,11 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             a: g.a.ptr,
             b: g.b.ptr,
             bias: g.bias.map_or(0, |v| v.ptr),
-            bias2: if g.bias.is_some() { g.bias2.unwrap_or(0) } else { 0 },
+            bias2: if g.bias.is_some() {
+                g.bias2.unwrap_or(0)
+            } else {
+                0
+            },
             c: g.c.ptr,
             m: g.m as i64,
             n: g.n as i64,
@@ -100,26 +108,65 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             accumulate: g.accumulate as i32,
             pad_: 0,
         };
-        self.launch_t("gemm", LaunchCfg { grid, block: [GEMM_THREADS, 1, 1], shared_bytes: 0 }, &p)
+        self.launch_t(
+            "gemm",
+            LaunchCfg {
+                grid,
+                block: [GEMM_THREADS, 1, 1],
+                shared_bytes: 0,
+            },
+            &p,
+        )
     }
 
     /// Column sums `db[r, j] (+ db2[r, j]) += sum_i dy[r, i, j]`, dy rows of stride `ld`,
     /// batch stride `rows * ld`.
     #[allow(clippy::too_many_arguments)]
-    fn colsum_call(&self, batch: usize, rows: usize, cols: usize, ld: usize, dy: u64, db: u64, db2: u64) -> Result<()> {
+    fn colsum_call(
+        &self,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        ld: usize,
+        dy: u64,
+        db: u64,
+        db2: u64,
+    ) -> Result<()> {
         let total = batch * cols;
         if total == 0 {
             return Ok(());
         }
-        let blocks = total.div_ceil(MM_BLOCK as usize).min(self.dev.grid_cap() as usize) as u32;
-        let p = BiasGradP { dy, db, db2, rows: rows as i64, cols: cols as i64, ld: ld as i64, total: total as i64 };
+        let blocks = total
+            .div_ceil(MM_BLOCK as usize)
+            .min(self.dev.grid_cap() as usize) as u32;
+        let p = BiasGradP {
+            dy,
+            db,
+            db2,
+            rows: rows as i64,
+            cols: cols as i64,
+            ld: ld as i64,
+            total: total as i64,
+        };
         self.launch_t("bias_grad", LaunchCfg::new(blocks, 1, MM_BLOCK), &p)
     }
 
     /// [`Backend::gemm`].
-    pub(crate) fn mm_gemm(&self, s: &GemmSpec, a: &DevBuf<D, T>, b: &DevBuf<D, T>, bias: Option<&DevBuf<D, T>>, c: &mut DevBuf<D, T>) -> Result<()> {
+    pub(crate) fn mm_gemm(
+        &self,
+        s: &GemmSpec,
+        a: &DevBuf<D, T>,
+        b: &DevBuf<D, T>,
+        bias: Option<&DevBuf<D, T>>,
+        c: &mut DevBuf<D, T>,
+    ) -> Result<()> {
         let (mk, kn, mn) = (s.m * s.k, s.k * s.n, s.m * s.n);
-        check_len(self, a, if s.a_shared { mk } else { s.batch * mk }, "gemm a")?;
+        check_len(
+            self,
+            a,
+            if s.a_shared { mk } else { s.batch * mk },
+            "gemm a",
+        )?;
         check_len(self, b, s.batch * kn, "gemm b")?;
         check_len(self, c, s.batch * mn, "gemm c")?;
         if let Some(bias) = bias {
@@ -133,7 +180,12 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             trans_a: s.trans_a,
             trans_b: s.trans_b,
             accumulate: s.accumulate,
-            a: self.view(a, 0, if s.trans_a { s.m } else { s.k }, if s.a_shared { 0 } else { mk }),
+            a: self.view(
+                a,
+                0,
+                if s.trans_a { s.m } else { s.k },
+                if s.a_shared { 0 } else { mk },
+            ),
             b: self.view(b, 0, if s.trans_b { s.k } else { s.n }, kn),
             c: self.view(c, 0, s.n, mn),
             bias: bias.map(|bb| self.view(bb, 0, s.n, s.n)),
@@ -143,7 +195,14 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     }
 
     /// [`Backend::bias_grad`].
-    pub(crate) fn mm_bias_grad(&self, batch: usize, rows: usize, cols: usize, dy: &DevBuf<D, T>, db: &mut DevBuf<D, T>) -> Result<()> {
+    pub(crate) fn mm_bias_grad(
+        &self,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        dy: &DevBuf<D, T>,
+        db: &mut DevBuf<D, T>,
+    ) -> Result<()> {
         check_len(self, dy, batch * rows * cols, "bias_grad dy")?;
         check_len(self, db, batch * cols, "bias_grad db")?;
         self.colsum_call(batch, rows, cols, cols, self.ptr(dy), self.ptr(db), 0)
@@ -165,14 +224,27 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     /// Grid of a step launch: cells of an item in x, items (2M) in y.
     fn step_cfg(&self, s: &LstmShape) -> LaunchCfg {
         let cells = s.b * s.h;
-        let gx = cells.div_ceil(MM_BLOCK as usize).clamp(1, self.dev.grid_cap() as usize) as u32;
+        let gx = cells
+            .div_ceil(MM_BLOCK as usize)
+            .clamp(1, self.dev.grid_cap() as usize) as u32;
         let gy = (2 * s.m).min(MAX_GRID_YZ) as u32;
-        LaunchCfg { grid: [gx, gy, 1], block: [MM_BLOCK, 1, 1], shared_bytes: 0 }
+        LaunchCfg {
+            grid: [gx, gy, 1],
+            block: [MM_BLOCK, 1, 1],
+            shared_bytes: 0,
+        }
     }
 
     /// [`Backend::lstm_fwd`]: per direction one GEMM `G = x W_ih^T + (b_ih + b_hh)` over all
     /// steps and replicas, then one `lstm_step_fwd` launch per step for both directions.
-    pub(crate) fn mm_lstm_fwd(&self, s: &LstmShape, x: &DevBuf<D, T>, p: &LstmParams<Self>, y: &mut DevBuf<D, T>, saved: &mut DevBuf<D, T>) -> Result<()> {
+    pub(crate) fn mm_lstm_fwd(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &mut DevBuf<D, T>,
+        saved: &mut DevBuf<D, T>,
+    ) -> Result<()> {
         self.check_lstm(s, p)?;
         check_len(self, x, s.x_len(), "lstm x")?;
         check_len(self, y, s.y_len(), "lstm y")?;
@@ -310,7 +382,15 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
                     bias2: None,
                 })?;
             }
-            self.colsum_call(s.m, rows, g4, g4, self.at(&dg, dg_d), self.ptr(gr.b_ih[d]), self.ptr(gr.b_hh[d]))?;
+            self.colsum_call(
+                s.m,
+                rows,
+                g4,
+                g4,
+                self.at(&dg, dg_d),
+                self.ptr(gr.b_ih[d]),
+                self.ptr(gr.b_hh[d]),
+            )?;
         }
         if let Some(dx) = dx {
             for d in 0..2 {
