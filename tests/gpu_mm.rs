@@ -1,7 +1,8 @@
 //! The gemm, bias_grad and LSTM kernels (kernels/gemm.cu, kernels/lstm.cu) on `emu` (always)
 //! and `cuda` (when a GPU is usable; otherwise `SKIP cuda: <reason>`), at f32 and f64,
 //! against the CPU backend; a whole training step (model forward/backward + Adam) against
-//! the CPU backend; the f64 finite-difference checks on the kernel backends; determinism.
+//! the CPU backend; the f64 finite-difference checks of the gemm ops on the kernel backends
+//! (the whole `gradcheck::run_all` is `#[ignore]`d: minutes on emu); determinism.
 //! Tolerances and their reasons: tests/common_mm/mod.rs and below.
 
 #[macro_use]
@@ -185,7 +186,10 @@ fn assert_passes(be_name: &str, r: &recaux::gradcheck::CheckResult) {
 #[test]
 fn gradcheck_gemm_ops_on_kernel_backends() {
     fn run<B: Backend<T = f64>>(be: &B) {
-        assert_passes(&be.name(), &recaux::gradcheck::check_gemm_variants(be).unwrap());
+        assert_passes(
+            &be.name(),
+            &recaux::gradcheck::check_gemm_variants(be).unwrap(),
+        );
         assert_passes(&be.name(), &recaux::gradcheck::check_linear(be).unwrap());
     }
     run(&EmuBackend::<f64>::new().expect("emu backend"));

@@ -7,9 +7,11 @@
 //!   `(k+1) u · Σ|a||b|` of the exact sum (plus one rounding for the accumulate and the bias
 //!   adds), so they differ by at most `2 (k+3) u · (Σ_k |a_ik b_kj| + |c_old| + |bias|)`,
 //!   u = eps/2 of the element type. The magnitude term is the CPU f64 gemm on |A|, |B|.
+//!   Measured worst on emu: 3.4 u · Σ|a||b| (f32 and f64).
 //! - bias_grad: both sum in f64 and round once: bit-exact.
-//! - LSTM: f64 atol 1e-13 (measured max deviation ~1e-15 for these shapes), f32 atol 2e-5
-//!   (measured ~1e-6: eps32 · O(H) terms · a few steps; values are O(1)).
+//! - LSTM (y and every gradient, O(1) values): f64 atol 1e-13, f32 atol 2e-5. Measured on
+//!   emu: 4.4e-16 (f64) and 2.4e-7 (f32); the bounds leave room for cuda, where nvcc contracts
+//!   products into FMAs and the libm exp/tanh differ by an ulp, compounded over T steps.
 
 #![allow(dead_code)]
 
@@ -318,7 +320,9 @@ pub fn lstm_vs_cpu<B: Backend>(be: &B) {
     let mut worst = 0.0f64;
     for (k, s) in LSTM_SHAPES.iter().enumerate() {
         let inp = lstm_inputs(s, 1000 + 100 * k as u32);
-        for with_dx in [true, false] {
+        // without dx on the first shape only (emu launches are slow)
+        let dx_cases: &[bool] = if k == 0 { &[true, false] } else { &[true] };
+        for &with_dx in dx_cases {
             let got = lstm_run(be, s, &inp, with_dx);
             let want = lstm_run(&cpu, s, &inp, with_dx);
             let w64 = |v: &[B::T]| v.iter().map(|x| x.f64()).collect::<Vec<f64>>();
@@ -390,7 +394,8 @@ pub fn mm_errors<B: Backend>(be: &B) {
 }
 
 /// A reduced set for the sanitizer runs (tests/emu_sanitize.rs): a few gemm variants on
-/// tile-edge shapes, bias_grad, and two LSTM shapes (one with grid-stride loops on emu).
+/// tile-edge shapes and bias_grad against the CPU backend (single-threaded at these sizes),
+/// and two LSTM shapes (one with grid-stride loops on emu) run twice.
 pub fn sanitize_cases<B: Backend>(be: &B) {
     let mut seed = 9000;
     for &(m, n, k) in &[(65, 33, 17), (1, 70, 20), (3, 4, 0)] {
@@ -410,15 +415,16 @@ pub fn sanitize_cases<B: Backend>(be: &B) {
         }
     }
     bias_grad(be);
-    let cpu = CpuBackend::<B::T>::new();
+    // The LSTM runs twice and must agree bit for bit (no CPU reference here: the CPU LSTM
+    // runs on rayon, whose synchronisation ThreadSanitizer cannot see).
     for s in [LSTM_SHAPES[0], LSTM_SHAPES[4]] {
         let inp = lstm_inputs(&s, 31);
-        let got = lstm_run(be, &s, &inp, true);
-        let want = lstm_run(&cpu, &s, &inp, true);
-        let tol = if B::T::DTYPE == "f32" { 2e-5 } else { 1e-13 };
-        assert!(max_abs(&got.y, &want.y) <= tol, "lstm y {s:?}");
-        for ((n, g), (_, w)) in got.grads.iter().zip(&want.grads) {
-            assert!(max_abs(g, w) <= tol, "lstm {n} {s:?}");
+        let a = lstm_run(be, &s, &inp, true);
+        let b = lstm_run(be, &s, &inp, true);
+        assert!(a.y.iter().all(|v| v.f64().is_finite()), "lstm y {s:?}");
+        assert_eq!(a.y, b.y, "lstm y {s:?}");
+        for ((n, x), (_, y)) in a.grads.iter().zip(&b.grads) {
+            assert_eq!(x, y, "lstm {n} {s:?}");
         }
     }
     mm_errors(be);
