@@ -19,7 +19,8 @@ use std::process::Command;
 const DEFAULT_ARCHS: &[u32] = &[80, 86, 89, 90];
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let kdir = root.join("kernels");
     for v in [
@@ -85,7 +86,11 @@ fn find_nvcc(root: &Path) -> Result<PathBuf, String> {
     }
     if let Some(p) = env::var_os("NVCC") {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(format!("NVCC={} is not a file", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("NVCC={} is not a file", p.display()))
+        };
     }
     let mut cands: Vec<PathBuf> = Vec::new();
     for v in ["CUDA_HOME", "CUDA_PATH"] {
@@ -117,9 +122,11 @@ fn archs() -> Vec<u32> {
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|t| !t.is_empty())
         .map(|t| {
-            t.trim_start_matches("sm_")
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("RECAUX_CUDA_ARCHS: `{t}` is not an arch like 80 or sm_80")))
+            t.trim_start_matches("sm_").parse().unwrap_or_else(|_| {
+                fail(&format!(
+                    "RECAUX_CUDA_ARCHS: `{t}` is not an arch like 80 or sm_80"
+                ))
+            })
         })
         .collect();
     v.sort();
@@ -158,13 +165,24 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf]) {
         let o = out.join(format!("kernels.sm_{a}.cubin"));
         jobs.push((
             format!("sm_{a}"),
-            vec!["-cubin".into(), format!("-arch=sm_{a}"), "-Xptxas".into(), "-v".into()],
+            vec![
+                "-cubin".into(),
+                format!("-arch=sm_{a}"),
+                "-Xptxas".into(),
+                "-v".into(),
+            ],
             o,
         ));
     }
     let ptx = out.join(format!("kernels.compute_{newest}.ptx"));
-    jobs.push((format!("compute_{newest}"), vec!["-ptx".into(), format!("-arch=compute_{newest}")], ptx.clone()));
-    let par = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    jobs.push((
+        format!("compute_{newest}"),
+        vec!["-ptx".into(), format!("-arch=compute_{newest}")],
+        ptx.clone(),
+    ));
+    let par = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let mut outputs: Vec<(String, String)> = Vec::new();
     for chunk in jobs.chunks(par.max(1)) {
         let handles: Vec<_> = chunk
@@ -188,7 +206,9 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf]) {
             })
             .collect();
         for h in handles {
-            let (label, res) = h.join().unwrap_or_else(|_| fail("nvcc worker thread panicked"));
+            let (label, res) = h
+                .join()
+                .unwrap_or_else(|_| fail("nvcc worker thread panicked"));
             let res = res.unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", nvcc.display())));
             let text = format!(
                 "{}{}",
@@ -203,7 +223,11 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf]) {
                     .collect();
                 fail(&format!(
                     "nvcc failed compiling kernels for {label} in {}\n--- nvcc output ---\n{text}",
-                    if culprits.is_empty() { "kernels/*.cu".to_string() } else { culprits.join(", ") }
+                    if culprits.is_empty() {
+                        "kernels/*.cu".to_string()
+                    } else {
+                        culprits.join(", ")
+                    }
                 ));
             }
             outputs.push((label, text));
@@ -214,10 +238,18 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf]) {
     let mut cmd = Command::new(&fatbinary);
     cmd.arg(format!("--create={}", fatbin.display())).arg("-64");
     for &a in &archs {
-        cmd.arg(format!("--image3=kind=elf,sm={a},file={}", out.join(format!("kernels.sm_{a}.cubin")).display()));
+        cmd.arg(format!(
+            "--image3=kind=elf,sm={a},file={}",
+            out.join(format!("kernels.sm_{a}.cubin")).display()
+        ));
     }
-    cmd.arg(format!("--image3=kind=ptx,sm={newest},file={}", ptx.display()));
-    let res = cmd.output().unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", fatbinary.display())));
+    cmd.arg(format!(
+        "--image3=kind=ptx,sm={newest},file={}",
+        ptx.display()
+    ));
+    let res = cmd
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", fatbinary.display())));
     if !res.status.success() {
         fail(&format!(
             "fatbinary failed:\n{}{}",
@@ -226,13 +258,16 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf]) {
         ));
     }
 
-    let mut tsv = String::from("arch\tkernel\tregisters\tshared_bytes\tstack_bytes\tspill_stores\tspill_loads\tlocal_bytes\n");
+    let mut tsv = String::from(
+        "arch\tkernel\tregisters\tshared_bytes\tstack_bytes\tspill_stores\tspill_loads\tlocal_bytes\n",
+    );
     for (label, text) in &outputs {
         if label.starts_with("sm_") {
             tsv.push_str(&parse_ptxas(text));
         }
     }
-    fs::write(&report, tsv).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", report.display())));
+    fs::write(&report, tsv)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", report.display())));
     let list: Vec<String> = archs.iter().map(|a| format!("sm_{a}")).collect();
     println!(
         "cargo:rustc-env=RECAUX_KERNELS_STATUS=embedded: SASS {} + PTX compute_{newest} ({})",
@@ -267,32 +302,47 @@ fn parse_ptxas(text: &str) -> String {
     for line in text.lines() {
         if let Some(rest) = line.split("Compiling entry function '").nth(1) {
             let name = rest.split('\'').next().unwrap_or("").to_string();
-            let arch = rest.split("for '").nth(1).and_then(|s| s.split('\'').next()).unwrap_or("").to_string();
+            let arch = rest
+                .split("for '")
+                .nth(1)
+                .and_then(|s| s.split('\'').next())
+                .unwrap_or("")
+                .to_string();
             if !ks.contains_key(&name) {
                 order.push(name.clone());
             }
-            ks.insert(name.clone(), K { arch, ..Default::default() });
+            ks.insert(
+                name.clone(),
+                K {
+                    arch,
+                    ..Default::default()
+                },
+            );
             entry = Some(name);
         } else if let Some(rest) = line.split("Function properties for ").nth(1) {
             props = Some(rest.trim().to_string());
-        } else if line.contains("bytes stack frame") {
-            if let Some(k) = props.as_ref().and_then(|n| ks.get_mut(n)) {
-                k.stack = num_before(line, "bytes stack frame").unwrap_or(0);
-                k.st = num_before(line, "bytes spill stores").unwrap_or(0);
-                k.ld = num_before(line, "bytes spill loads").unwrap_or(0);
-            }
-        } else if line.contains("Used ") && line.contains("registers") {
-            if let Some(k) = entry.as_ref().and_then(|n| ks.get_mut(n)) {
-                k.regs = num_before(line, "registers").unwrap_or(0);
-                k.smem = num_before(line, "bytes smem").unwrap_or(0);
-                k.lmem = num_before(line, "bytes lmem").unwrap_or(0);
-            }
+        } else if line.contains("bytes stack frame")
+            && let Some(k) = props.as_ref().and_then(|n| ks.get_mut(n))
+        {
+            k.stack = num_before(line, "bytes stack frame").unwrap_or(0);
+            k.st = num_before(line, "bytes spill stores").unwrap_or(0);
+            k.ld = num_before(line, "bytes spill loads").unwrap_or(0);
+        } else if line.contains("Used ")
+            && line.contains("registers")
+            && let Some(k) = entry.as_ref().and_then(|n| ks.get_mut(n))
+        {
+            k.regs = num_before(line, "registers").unwrap_or(0);
+            k.smem = num_before(line, "bytes smem").unwrap_or(0);
+            k.lmem = num_before(line, "bytes lmem").unwrap_or(0);
         }
     }
     let mut s = String::new();
     for n in order {
         let k = &ks[&n];
-        s.push_str(&format!("{}\t{n}\t{}\t{}\t{}\t{}\t{}\t{}\n", k.arch, k.regs, k.smem, k.stack, k.st, k.ld, k.lmem));
+        s.push_str(&format!(
+            "{}\t{n}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            k.arch, k.regs, k.smem, k.stack, k.st, k.ld, k.lmem
+        ));
     }
     s
 }
@@ -305,7 +355,9 @@ fn build_emu(out: &Path, kdir: &Path, kernels: &[PathBuf], buggy: &[PathBuf]) {
     match sanitize.as_str() {
         "" => {}
         "thread" | "address" => files.extend(buggy.iter().cloned()),
-        other => fail(&format!("RECAUX_EMU_SANITIZE={other}: expected `thread` or `address`")),
+        other => fail(&format!(
+            "RECAUX_EMU_SANITIZE={other}: expected `thread` or `address`"
+        )),
     }
     let tu = out.join("recaux_emu_all.cpp");
     write_all_tu(&tu, "#define RECAUX_EMU 1\n", &files);
@@ -327,6 +379,10 @@ fn build_emu(out: &Path, kdir: &Path, kernels: &[PathBuf], buggy: &[PathBuf]) {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
     b.compile("recaux_emu");
-    let flavour = if sanitize.is_empty() { "plain".to_string() } else { format!("sanitize={sanitize}") };
+    let flavour = if sanitize.is_empty() {
+        "plain".to_string()
+    } else {
+        format!("sanitize={sanitize}")
+    };
     println!("cargo:rustc-env=RECAUX_EMU_FLAVOUR={flavour}");
 }

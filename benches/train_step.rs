@@ -10,7 +10,10 @@ use recaux::bench::{BenchConfig, run};
 use recaux::model::ModelSpec;
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -27,7 +30,13 @@ fn main() {
         }
     } else {
         BenchConfig {
-            spec: ModelSpec { features: 8, hidden: 4, fc1: 4, classes: 3, dropout: 0.3 },
+            spec: ModelSpec {
+                features: 8,
+                hidden: 4,
+                fc1: 4,
+                classes: 3,
+                dropout: 0.3,
+            },
             batch: 2,
             seq: 3,
             replicas: 2,

@@ -130,6 +130,11 @@ fn added<B: Backend<T = f64>>(
         .collect())
 }
 
+/// Inputs -> outputs of an op.
+type FwdFn<'a> = dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>> + 'a;
+/// Inputs, output weights -> one gradient per input.
+type BwdFn<'a> = dyn Fn(&[Vec<f64>], &[f64]) -> Result<Vec<Vec<f64>>> + 'a;
+
 /// Check one op given its inputs, a forward (inputs -> outputs) and a backward
 /// (inputs, dy, pre-filled gradient buffers -> accumulated gradients).
 fn check_op(
@@ -137,8 +142,8 @@ fn check_op(
     note: String,
     inputs: Vec<Vec<f64>>,
     w: &[f64],
-    fwd: &dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>>,
-    bwd: &dyn Fn(&[Vec<f64>], &[f64]) -> Result<Vec<Vec<f64>>>,
+    fwd: &FwdFn,
+    bwd: &BwdFn,
 ) -> Result<CheckResult> {
     let analytic = bwd(&inputs, w)?;
     let numeric = numeric_grads(&inputs, &|xs| Ok(dot(&fwd(xs)?, w)))?;

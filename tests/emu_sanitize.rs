@@ -34,7 +34,11 @@ fn buggy(kernel: &str, threads: u32) -> recaux::Result<()> {
     let n = 64usize;
     let x = be.upload(&vec![1.0f32; n])?;
     let y = be.alloc(n)?;
-    let p = BuggyP { x: be.ptr(&x), y: be.ptr(&y), n: n as i64 };
+    let p = BuggyP {
+        x: be.ptr(&x),
+        y: be.ptr(&y),
+        n: n as i64,
+    };
     be.launch(kernel, LaunchCfg::new(1, 1, threads), &p)?;
     println!("emu_sanitize: {kernel} ran (a sanitizer should have stopped it)");
     Ok(())
@@ -49,7 +53,10 @@ fn main() {
         _ => {
             run_all(&EmuBackend::<f32>::new().expect("emu backend"));
             run_all(&EmuBackend::<f64>::new().expect("emu backend"));
-            println!("emu_sanitize: all kernels ran ({})", recaux::backend::emu::FLAVOUR);
+            println!(
+                "emu_sanitize: all kernels ran ({})",
+                recaux::backend::emu::FLAVOUR
+            );
             Ok(())
         }
     };

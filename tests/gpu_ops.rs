@@ -43,7 +43,10 @@ fn shape_and_unsupported_errors() {
 fn every_op_matches_the_cpu_reference() {
     all_backends!(vs_cpu_all);
 }
-fn vs_cpu_all<B: recaux::backend::Backend>(be: &B) {
+fn vs_cpu_all<B: recaux::backend::Backend>(be: &B)
+where
+    B::T: recaux::backend::cpu::CellMath,
+{
     common::vs_cpu::all(be)
 }
 #[test]

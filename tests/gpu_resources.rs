@@ -31,6 +31,13 @@ fn no_kernel_spills_or_uses_local_memory() {
         .filter(|r| r.spill_stores + r.spill_loads + r.stack_bytes + r.local_bytes > 0)
         .map(|r| format!("{r:?}"))
         .collect();
-    assert!(bad.is_empty(), "kernels with spills/stack/local memory:\n{}", bad.join("\n"));
-    assert!(res.iter().all(|r| r.registers > 0 && r.registers <= 255), "register counts out of range");
+    assert!(
+        bad.is_empty(),
+        "kernels with spills/stack/local memory:\n{}",
+        bad.join("\n")
+    );
+    assert!(
+        res.iter().all(|r| r.registers > 0 && r.registers <= 255),
+        "register counts out of range"
+    );
 }

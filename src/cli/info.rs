@@ -24,19 +24,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let res = embedded::resources();
     if !res.is_empty() {
-        let newest = embedded::archs().into_iter().max().map(|a| format!("sm_{a}"));
+        let newest = embedded::archs()
+            .into_iter()
+            .max()
+            .map(|a| format!("sm_{a}"));
         println!();
         println!(
             "{:<8} {:<22} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
             "arch", "kernel", "regs", "smem_B", "stack_B", "spill_st_B", "spill_ld_B", "local_B"
         );
-        for r in res.iter().filter(|r| args.all_archs || Some(&r.arch) == newest.as_ref()) {
+        for r in res
+            .iter()
+            .filter(|r| args.all_archs || Some(&r.arch) == newest.as_ref())
+        {
             println!(
                 "{:<8} {:<22} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
-                r.arch, r.kernel, r.registers, r.shared_bytes, r.stack_bytes, r.spill_stores, r.spill_loads, r.local_bytes
+                r.arch,
+                r.kernel,
+                r.registers,
+                r.shared_bytes,
+                r.stack_bytes,
+                r.spill_stores,
+                r.spill_loads,
+                r.local_bytes
             );
         }
-        let spilling = res.iter().filter(|r| r.spill_stores + r.spill_loads + r.stack_bytes + r.local_bytes > 0).count();
+        let spilling = res
+            .iter()
+            .filter(|r| r.spill_stores + r.spill_loads + r.stack_bytes + r.local_bytes > 0)
+            .count();
         println!("kernels with spills, stack or local memory (all archs): {spilling}");
     }
 

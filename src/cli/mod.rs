@@ -8,6 +8,7 @@ pub mod mel;
 pub mod prepare;
 pub mod step;
 pub mod synth;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,8 @@ enum Cmd {
     Prepare(prepare::Args),
     /// Write a synthetic FMA-shaped dataset.
     Synth(synth::Args),
+    /// Train every (λ, seed) replica of a config jointly.
+    Train(train::Args),
 }
 
 /// Parse the arguments, run the command, print an error as one line.
@@ -51,6 +54,7 @@ pub fn main() -> std::process::ExitCode {
         Cmd::Mel(a) => mel::run(a),
         Cmd::Prepare(a) => prepare::run(a),
         Cmd::Synth(a) => synth::run(a),
+        Cmd::Train(a) => train::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

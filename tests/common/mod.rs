@@ -19,7 +19,10 @@ impl Tol {
     }
 }
 /// Bit-exact (up to the sign of zero).
-pub const EXACT: Tol = Tol { atol: 0.0, rtol: 0.0 };
+pub const EXACT: Tol = Tol {
+    atol: 0.0,
+    rtol: 0.0,
+};
 
 /// `n` values in [-1, 1), reproducible per `seed` (Philox via rng::init_uniform).
 pub fn data(n: usize, seed: u32) -> Vec<f64> {
@@ -33,7 +36,13 @@ pub fn tv<T: Elem>(v: &[f64]) -> Vec<T> {
 /// Compare against a reference with the tolerance of the element type.
 pub fn check<B: Backend>(be: &B, what: &str, got: &[B::T], want: &[f64], t32: Tol, t64: Tol) {
     let tol = if B::T::DTYPE == "f32" { t32 } else { t64 };
-    assert_eq!(got.len(), want.len(), "{} {} {what}: length", be.name(), B::T::DTYPE);
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{} {} {what}: length",
+        be.name(),
+        B::T::DTYPE
+    );
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let g = g.f64();
         if g.is_nan() && w.is_nan() {
@@ -41,7 +50,7 @@ pub fn check<B: Backend>(be: &B, what: &str, got: &[B::T], want: &[f64], t32: To
         }
         let err = (g - w).abs();
         let bound = tol.atol + tol.rtol * w.abs();
-        if !(err <= bound) {
+        if err.is_nan() || err > bound {
             panic!(
                 "{} {} {what}: element {i}: got {g:e}, want {w:e}, |err| {err:e} > {bound:e} ({tol:?})",
                 be.name(),
@@ -55,7 +64,12 @@ pub fn check<B: Backend>(be: &B, what: &str, got: &[B::T], want: &[f64], t32: To
 pub fn assert_bits_eq<B: Backend>(be: &B, what: &str, a: &[B::T], b: &[B::T]) {
     let ab: &[u8] = bytemuck::cast_slice(a);
     let bb: &[u8] = bytemuck::cast_slice(b);
-    assert!(ab == bb, "{} {} {what}: not bit-identical: {a:?} vs {b:?}", be.name(), B::T::DTYPE);
+    assert!(
+        ab == bb,
+        "{} {} {what}: not bit-identical: {a:?} vs {b:?}",
+        be.name(),
+        B::T::DTYPE
+    );
 }
 
 /// Runs a generic test body `f::<B>(&backend)` on emu f32/f64 and, when a GPU is usable, cuda

@@ -7,6 +7,9 @@
 //! transcendental functions get per-op tolerances stated at the call, sized from the rounding
 //! of the element type (f32 eps 1.2e-7, f64 eps 2.2e-16) and the reduction length.
 
+// Reference loops index several arrays by the same counters, as the formulas read.
+#![allow(clippy::needless_range_loop)]
+
 use super::*;
 use recaux::backend::{AdamSpec, AdamTensor, Backend, DropoutSpec, Elem, GemmSpec};
 use recaux::rng;
@@ -18,7 +21,14 @@ pub fn relu<B: Backend>(be: &B) {
         let mut y = be.alloc(n).unwrap();
         be.relu_fwd(n, &xb, &mut y).unwrap();
         let want: Vec<f64> = x.iter().map(|v| v.f64().max(0.0)).collect();
-        check(be, "relu_fwd", &be.download(&y).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "relu_fwd",
+            &be.download(&y).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
 
         let dy = tv::<B::T>(&data(n, 2));
         let dx0 = tv::<B::T>(&data(n, 3));
@@ -27,9 +37,22 @@ pub fn relu<B: Backend>(be: &B) {
         be.relu_bwd(n, &y, &dyb, &mut dx).unwrap();
         let yv = be.download(&y).unwrap();
         let want: Vec<f64> = (0..n)
-            .map(|i| if yv[i].f64() > 0.0 { (dx0[i] + dy[i]).f64() } else { dx0[i].f64() })
+            .map(|i| {
+                if yv[i].f64() > 0.0 {
+                    (dx0[i] + dy[i]).f64()
+                } else {
+                    dx0[i].f64()
+                }
+            })
             .collect();
-        check(be, "relu_bwd (accumulates)", &be.download(&dx).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "relu_bwd (accumulates)",
+            &be.download(&dx).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
     }
 }
 
@@ -45,7 +68,14 @@ pub fn clamp<B: Backend>(be: &B) {
         let mut y = be.alloc(n).unwrap();
         be.clamp_fwd(n, -1.0, 1.0, &xb, &mut y).unwrap();
         let want: Vec<f64> = x.iter().map(|v| v.f64().clamp(-1.0, 1.0)).collect();
-        check(be, "clamp_fwd", &be.download(&y).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "clamp_fwd",
+            &be.download(&y).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
 
         let dy = tv::<B::T>(&data(n, 5));
         let dx0 = tv::<B::T>(&data(n, 6));
@@ -55,18 +85,42 @@ pub fn clamp<B: Backend>(be: &B) {
         let want: Vec<f64> = (0..n)
             .map(|i| {
                 let v = x[i].f64();
-                if (-1.0..=1.0).contains(&v) { (dx0[i] + dy[i]).f64() } else { dx0[i].f64() }
+                if (-1.0..=1.0).contains(&v) {
+                    (dx0[i] + dy[i]).f64()
+                } else {
+                    dx0[i].f64()
+                }
             })
             .collect();
-        check(be, "clamp_bwd (accumulates)", &be.download(&dx).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "clamp_bwd (accumulates)",
+            &be.download(&dx).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
     }
 }
 
 pub fn dropout<B: Backend>(be: &B) {
     let seeds = [11u64, 0xDEAD_BEEF_0000_0001, 3];
-    for (m, n, shared) in [(1usize, 1usize, false), (3, 1001, true), (3, 4099, false), (2, 6, true)] {
-        let d = DropoutSpec { p: 0.3, seeds: &seeds[..m], step: (1u64 << 32) + 5, tensor: 2 };
-        let xs: Vec<f64> = data(if shared { n } else { m * n }, 7).iter().map(|v| v + 2.0).collect();
+    for (m, n, shared) in [
+        (1usize, 1usize, false),
+        (3, 1001, true),
+        (3, 4099, false),
+        (2, 6, true),
+    ] {
+        let d = DropoutSpec {
+            p: 0.3,
+            seeds: &seeds[..m],
+            step: (1u64 << 32) + 5,
+            tensor: 2,
+        };
+        let xs: Vec<f64> = data(if shared { n } else { m * n }, 7)
+            .iter()
+            .map(|v| v + 2.0)
+            .collect();
         let x = tv::<B::T>(&xs);
         let xb = be.upload(&x).unwrap();
         let mut y = be.alloc(m * n).unwrap();
@@ -94,15 +148,30 @@ pub fn dropout<B: Backend>(be: &B) {
         let want: Vec<f64> = (0..m * n)
             .map(|k| {
                 let keep = rng::dropout_keep(seeds[k / n], d.step, d.tensor, (k % n) as u64, th);
-                if keep { (dx0[k] + dy[k] * scale).f64() } else { dx0[k].f64() }
+                if keep {
+                    (dx0[k] + dy[k] * scale).f64()
+                } else {
+                    dx0[k].f64()
+                }
             })
             .collect();
-        check(be, "dropout_bwd (accumulates)", &be.download(&dx).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "dropout_bwd (accumulates)",
+            &be.download(&dx).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
     }
 }
 
 pub fn max_time<B: Backend>(be: &B) {
-    for (m, t, rows, f) in [(1usize, 1usize, 1usize, 1usize), (2, 5, 3, 7), (3, 17, 1, 300)] {
+    for (m, t, rows, f) in [
+        (1usize, 1usize, 1usize, 1usize),
+        (2, 5, 3, 7),
+        (3, 17, 1, 300),
+    ] {
         let mut xs = data(m * t * rows * f, 10);
         // Ties: the first maximum must win.
         for v in xs.iter_mut() {
@@ -112,7 +181,8 @@ pub fn max_time<B: Backend>(be: &B) {
         let xb = be.upload(&x).unwrap();
         let mut y = be.alloc(m * rows * f).unwrap();
         let mut arg = be.alloc_idx(m * rows * f).unwrap();
-        be.max_time_fwd(m, t, rows, f, &xb, &mut y, &mut arg).unwrap();
+        be.max_time_fwd(m, t, rows, f, &xb, &mut y, &mut arg)
+            .unwrap();
         let mut want = vec![0.0; m * rows * f];
         let mut want_arg = vec![0i32; m * rows * f];
         for r in 0..m {
@@ -131,8 +201,20 @@ pub fn max_time<B: Backend>(be: &B) {
                 }
             }
         }
-        check(be, "max_time_fwd", &be.download(&y).unwrap(), &want, EXACT, EXACT);
-        assert_eq!(be.download_idx(&arg).unwrap(), want_arg, "{} max_time_fwd argmax", be.name());
+        check(
+            be,
+            "max_time_fwd",
+            &be.download(&y).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
+        assert_eq!(
+            be.download_idx(&arg).unwrap(),
+            want_arg,
+            "{} max_time_fwd argmax",
+            be.name()
+        );
 
         let dy = tv::<B::T>(&data(m * rows * f, 11));
         let dx0 = tv::<B::T>(&data(m * t * rows * f, 12));
@@ -149,7 +231,14 @@ pub fn max_time<B: Backend>(be: &B) {
                 }
             }
         }
-        check(be, "max_time_bwd (accumulates)", &be.download(&dx).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "max_time_bwd (accumulates)",
+            &be.download(&dx).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
     }
 }
 
@@ -162,7 +251,12 @@ pub fn l1<B: Backend>(be: &B) {
         let mut loss = be.alloc(m).unwrap();
         be.l1_fwd(m, n, &tb, &rb, &mut loss).unwrap();
         let want: Vec<f64> = (0..m)
-            .map(|k| (0..n).map(|i| (r[k * n + i] - target[i]).f64().abs()).sum::<f64>() / n as f64)
+            .map(|k| {
+                (0..n)
+                    .map(|i| (r[k * n + i] - target[i]).f64().abs())
+                    .sum::<f64>()
+                    / n as f64
+            })
             .collect();
         // The kernel sums |d| (rounded to T once per element, as here) in double in another
         // order, then rounds the mean to T: f32 one rounding (6e-8) plus slack; f64 the
@@ -181,15 +275,34 @@ pub fn l1<B: Backend>(be: &B) {
             .map(|k| {
                 let kk = B::T::of(scale[k / n] / n as f64);
                 let d = (r[k] - target[k % n]).f64();
-                let s = if d > 0.0 { kk } else if d < 0.0 { -kk } else { B::T::of(0.0) };
+                let s = if d > 0.0 {
+                    kk
+                } else if d < 0.0 {
+                    -kk
+                } else {
+                    B::T::of(0.0)
+                };
                 (dr0[k] + s).f64()
             })
             .collect();
-        check(be, "l1_bwd (accumulates)", &be.download(&dr).unwrap(), &want, EXACT, EXACT);
+        check(
+            be,
+            "l1_bwd (accumulates)",
+            &be.download(&dr).unwrap(),
+            &want,
+            EXACT,
+            EXACT,
+        );
     }
 }
 
-pub fn ce_ref(logits: &[f64], labels: &[i32], m: usize, b: usize, c: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn ce_ref(
+    logits: &[f64],
+    labels: &[i32],
+    m: usize,
+    b: usize,
+    c: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let mut loss = vec![0.0; m];
     let mut prob = vec![0.0; m * b * c];
     for r in 0..m {
@@ -208,7 +321,12 @@ pub fn ce_ref(logits: &[f64], labels: &[i32], m: usize, b: usize, c: usize) -> (
 
 pub fn ce<B: Backend>(be: &B) {
     for (m, b, c) in [(1usize, 1usize, 1usize), (3, 32, 8), (2, 300, 10)] {
-        let logits = tv::<B::T>(&data(m * b * c, 16).iter().map(|v| 4.0 * v).collect::<Vec<_>>());
+        let logits = tv::<B::T>(
+            &data(m * b * c, 16)
+                .iter()
+                .map(|v| 4.0 * v)
+                .collect::<Vec<_>>(),
+        );
         let labels: Vec<i32> = (0..b).map(|i| ((i * 7 + 3) % c) as i32).collect();
         let lb = be.upload(&logits).unwrap();
         let lab = be.upload_idx(&labels).unwrap();
@@ -219,7 +337,17 @@ pub fn ce<B: Backend>(be: &B) {
         // f32: expf/logf (<= 2 ulp each) on values up to ~10, summed over C in float: 2e-6
         // relative of the row loss; f64: a few ulp.
         let got = be.download(&loss).unwrap();
-        check(be, "ce_fwd", &got, &want, Tol { atol: 2e-6, rtol: 2e-6 }, Tol::rel(1e-13));
+        check(
+            be,
+            "ce_fwd",
+            &got,
+            &want,
+            Tol {
+                atol: 2e-6,
+                rtol: 2e-6,
+            },
+            Tol::rel(1e-13),
+        );
         be.ce_fwd(m, b, c, &lb, &lab, &mut loss).unwrap();
         assert_bits_eq(be, "ce_fwd rerun", &got, &be.download(&loss).unwrap());
 
@@ -235,7 +363,20 @@ pub fn ce<B: Backend>(be: &B) {
             })
             .collect();
         // f32: softmax in float (~4 ulp) times scale/B, added to O(1) values.
-        check(be, "ce_bwd (accumulates)", &be.download(&dl).unwrap(), &want, Tol { atol: 1e-6, rtol: 1e-6 }, Tol { atol: 1e-15, rtol: 1e-13 });
+        check(
+            be,
+            "ce_bwd (accumulates)",
+            &be.download(&dl).unwrap(),
+            &want,
+            Tol {
+                atol: 1e-6,
+                rtol: 1e-6,
+            },
+            Tol {
+                atol: 1e-15,
+                rtol: 1e-13,
+            },
+        );
     }
 }
 
@@ -249,17 +390,43 @@ pub fn adam<B: Backend>(be: &B) {
     for (k, &s) in sizes.iter().enumerate() {
         let p = tv::<B::T>(&data(m * s, 20 + k as u32));
         let g = tv::<B::T>(&data(m * s, 30 + k as u32));
-        let mm = tv::<B::T>(&data(m * s, 40 + k as u32).iter().map(|v| 0.1 * v).collect::<Vec<_>>());
-        let vv = tv::<B::T>(&data(m * s, 50 + k as u32).iter().map(|v| 0.01 * v * v).collect::<Vec<_>>());
-        dev.push([be.upload(&p).unwrap(), be.upload(&g).unwrap(), be.upload(&mm).unwrap(), be.upload(&vv).unwrap()]);
+        let mm = tv::<B::T>(
+            &data(m * s, 40 + k as u32)
+                .iter()
+                .map(|v| 0.1 * v)
+                .collect::<Vec<_>>(),
+        );
+        let vv = tv::<B::T>(
+            &data(m * s, 50 + k as u32)
+                .iter()
+                .map(|v| 0.01 * v * v)
+                .collect::<Vec<_>>(),
+        );
+        dev.push([
+            be.upload(&p).unwrap(),
+            be.upload(&g).unwrap(),
+            be.upload(&mm).unwrap(),
+            be.upload(&vv).unwrap(),
+        ]);
         host.push([p, g, mm, vv]);
     }
     for step in 1..=3u64 {
-        let spec = AdamSpec { lr: &lr, beta1: b1, beta2: b2, eps, step };
+        let spec = AdamSpec {
+            lr: &lr,
+            beta1: b1,
+            beta2: b2,
+            eps,
+            step,
+        };
         {
             let mut ts: Vec<AdamTensor<B>> = dev
                 .iter_mut()
-                .map(|[p, g, mm, vv]| AdamTensor { param: p, grad: &*g, m: mm, v: vv })
+                .map(|[p, g, mm, vv]| AdamTensor {
+                    param: p,
+                    grad: &*g,
+                    m: mm,
+                    v: vv,
+                })
                 .collect();
             be.adam(&spec, &mut ts).unwrap();
         }
@@ -282,11 +449,38 @@ pub fn adam<B: Backend>(be: &B) {
             let f = |x: &Vec<B::T>| x.iter().map(|v| v.f64()).collect::<Vec<f64>>();
             // f32: a handful of float roundings per element in the kernel against one here;
             // the update is lr-sized, so atol 1e-7 covers rounding of p itself.
-            let t32 = Tol { atol: 1e-7, rtol: 2e-6 };
-            let t64 = Tol { atol: 1e-15, rtol: 1e-12 };
-            check(be, &format!("adam param t{k} step {step}"), &be.download(&dev[k][0]).unwrap(), &f(p), t32, t64);
-            check(be, &format!("adam m t{k} step {step}"), &be.download(&dev[k][2]).unwrap(), &f(mm), t32, t64);
-            check(be, &format!("adam v t{k} step {step}"), &be.download(&dev[k][3]).unwrap(), &f(vv), t32, t64);
+            let t32 = Tol {
+                atol: 1e-7,
+                rtol: 2e-6,
+            };
+            let t64 = Tol {
+                atol: 1e-15,
+                rtol: 1e-12,
+            };
+            check(
+                be,
+                &format!("adam param t{k} step {step}"),
+                &be.download(&dev[k][0]).unwrap(),
+                &f(p),
+                t32,
+                t64,
+            );
+            check(
+                be,
+                &format!("adam m t{k} step {step}"),
+                &be.download(&dev[k][2]).unwrap(),
+                &f(mm),
+                t32,
+                t64,
+            );
+            check(
+                be,
+                &format!("adam v t{k} step {step}"),
+                &be.download(&dev[k][3]).unwrap(),
+                &f(vv),
+                t32,
+                t64,
+            );
             // Continue from the backend's state so errors do not compound.
             *p = be.download(&dev[k][0]).unwrap();
             *mm = be.download(&dev[k][2]).unwrap();
@@ -300,16 +494,33 @@ pub fn errors<B: Backend>(be: &B) {
     let mut y = be.alloc(9).unwrap();
     let e = be.relu_fwd(10, &x, &mut y).unwrap_err();
     assert!(matches!(e, recaux::Error::Shape(_)), "{e}");
-    let s = GemmSpec { batch: 1, m: 1, n: 1, k: 1, trans_a: false, trans_b: false, a_shared: false, accumulate: false };
+    let s = GemmSpec {
+        batch: 1,
+        m: 1,
+        n: 1,
+        k: 1,
+        trans_a: false,
+        trans_b: false,
+        a_shared: false,
+        accumulate: false,
+    };
     let mut c = be.alloc(1).unwrap();
     // a: 10 elements where m*k = 1 is expected
     let e = be.gemm(&s, &x, &x, None, &mut c).unwrap_err();
     assert!(matches!(e, recaux::Error::Shape(_)), "{e}");
     let seeds = vec![1u64; 65];
-    let d = DropoutSpec { p: 0.1, seeds: &seeds, step: 0, tensor: 0 };
+    let d = DropoutSpec {
+        p: 0.1,
+        seeds: &seeds,
+        step: 0,
+        tensor: 0,
+    };
     let xb = be.alloc(65).unwrap();
     let mut yb = be.alloc(65).unwrap();
-    assert!(be.dropout_fwd(&d, 1, &xb, false, &mut yb).is_err(), "65 replicas must be refused");
+    assert!(
+        be.dropout_fwd(&d, 1, &xb, false, &mut yb).is_err(),
+        "65 replicas must be refused"
+    );
 }
 
 pub fn profile<B: Backend>(be: &B) {
@@ -321,10 +532,15 @@ pub fn profile<B: Backend>(be: &B) {
     let p = be.take_profile().unwrap();
     be.set_profiling(false).unwrap();
     let name = format!("relu_fwd_{}", B::T::DTYPE);
-    let e = p.iter().find(|k| k.name == name).unwrap_or_else(|| panic!("{}: no {name} in {p:?}", be.name()));
+    let e = p
+        .iter()
+        .find(|k| k.name == name)
+        .unwrap_or_else(|| panic!("{}: no {name} in {p:?}", be.name()));
     assert_eq!(e.calls, 2);
     assert!(e.total_ms >= 0.0);
     be.relu_fwd(100, &x, &mut y).unwrap();
-    assert!(be.take_profile().unwrap().is_empty(), "profiling off records nothing");
+    assert!(
+        be.take_profile().unwrap().is_empty(),
+        "profiling off records nothing"
+    );
 }
-

@@ -6,17 +6,34 @@
 //! Saved layout per (direction d, replica r): `[T, B, 6H]` holding i, f, g, o (activated),
 //! c and tanh(c) at every step; item base `((d*M + r) * T) * B * 6H`.
 
+use super::cell::CellMath;
 use super::gemm::{Mat, MatMut, gemm_dense, gemm_raw};
-use crate::backend::{Elem, LstmShape};
+use crate::backend::LstmShape;
 
-#[inline]
-fn sigmoid<T: Elem>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp())
+/// Time steps in processing order: forward 0..T, reverse T-1..0.
+fn order(t_len: usize, d: usize) -> Vec<usize> {
+    if d == 0 {
+        (0..t_len).collect()
+    } else {
+        (0..t_len).rev().collect()
+    }
 }
 
-/// Forward of one (replica, direction): returns h `[T, B, H]`; fills `saved` (`[T, B, 6H]`).
+/// Split `[T, B, 6H]` saved rows into step `t` (mutable) and step `tp` (shared), `t != tp`.
+fn step_and_prev<T>(saved: &mut [T], t: usize, tp: usize, step: usize) -> (&mut [T], &[T]) {
+    if tp < t {
+        let (a, b) = saved.split_at_mut(t * step);
+        (&mut b[..step], &a[tp * step..(tp + 1) * step])
+    } else {
+        let (a, b) = saved.split_at_mut(tp * step);
+        (&mut a[t * step..(t + 1) * step], &b[..step])
+    }
+}
+
+/// Forward of one (replica, direction) into `hs` (`[T, B, H]`) and `saved` (`[T, B, 6H]`);
+/// `gates` is scratch of `T*B*4H` elements.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fwd_item<T: Elem>(
+pub(crate) fn fwd_item<T: CellMath>(
     s: &LstmShape,
     d: usize,
     x: &[T],
@@ -25,81 +42,65 @@ pub(crate) fn fwd_item<T: Elem>(
     b_ih: &[T],
     b_hh: &[T],
     saved: &mut [T],
-) -> Vec<T> {
+    gates: &mut [T],
+    hs: &mut [T],
+) {
     let (t_len, b, i_len, h) = (s.t, s.b, s.i, s.h);
     let g4 = 4 * h;
     let rows = t_len * b;
     // gates of every step: x W_ih^T, then + b_ih + b_hh
-    let mut gates = vec![T::zero(); rows * g4];
-    if rows > 0 {
-        let a = Mat::dense(x, 0, i_len, false);
-        let wt = Mat::dense(w_ih, 0, i_len, true);
-        let c = MatMut {
-            ptr: gates.as_mut_ptr(),
-            rs: g4 as isize,
-        };
-        // SAFETY: x is [rows, I], w_ih is [4H, I], gates is [rows, 4H] and exclusively ours.
-        unsafe { gemm_raw(rows, g4, i_len, a, wt, c, false, true) };
-    }
+    let a = Mat::dense(x, 0, i_len, false);
+    let wt = Mat::dense(w_ih, 0, i_len, true);
+    let c = MatMut {
+        ptr: gates.as_mut_ptr(),
+        rs: g4 as isize,
+    };
+    assert!(x.len() >= rows * i_len && w_ih.len() >= g4 * i_len && gates.len() >= rows * g4);
+    // SAFETY: x is [rows, I], w_ih is [4H, I], gates is [rows, 4H] (asserted) and ours alone.
+    unsafe { gemm_raw(rows, g4, i_len, a, wt, c, false, true) };
     let bias: Vec<T> = (0..g4).map(|j| b_ih[j] + b_hh[j]).collect();
-    for row in gates.chunks_exact_mut(g4) {
+    for row in gates[..rows * g4].chunks_exact_mut(g4) {
         for (g, &bb) in row.iter_mut().zip(&bias) {
             *g += bb;
         }
     }
-    let mut hs = vec![T::zero(); rows * h];
     let whh_t = Mat::dense(w_hh, 0, h, true);
-    let order: Vec<usize> = if d == 0 {
-        (0..t_len).collect()
-    } else {
-        (0..t_len).rev().collect()
-    };
+    let step = b * 6 * h;
     let mut prev: Option<usize> = None;
-    for &t in &order {
+    for t in order(t_len, d) {
         let g = &mut gates[t * b * g4..(t + 1) * b * g4];
-        if let Some(tp) = prev {
-            let hp = Mat::dense(&hs, tp * b * h, h, false);
-            let c = MatMut {
-                ptr: g.as_mut_ptr(),
-                rs: g4 as isize,
-            };
-            // SAFETY: hs[tp] is [B, H], w_hh is [4H, H], g is [B, 4H]; g and hs are distinct.
-            unsafe { gemm_raw(b, g4, h, hp, whh_t, c, true, true) };
-        }
-        for bi in 0..b {
-            let gr = &g[bi * g4..(bi + 1) * g4];
-            let sbase = (t * b + bi) * 6 * h;
-            let pbase = prev.map(|tp| (tp * b + bi) * 6 * h);
-            for j in 0..h {
-                let ig = sigmoid(gr[j]);
-                let fg = sigmoid(gr[h + j]);
-                let gg = gr[2 * h + j].tanh();
-                let og = sigmoid(gr[3 * h + j]);
-                let c_prev = match pbase {
-                    Some(p) => saved[p + 4 * h + j],
-                    None => T::zero(),
+        let hout_range = t * b * h..(t + 1) * b * h;
+        match prev {
+            Some(tp) => {
+                let hp = Mat::dense(hs, tp * b * h, h, false);
+                let c = MatMut {
+                    ptr: g.as_mut_ptr(),
+                    rs: g4 as isize,
                 };
-                let c = fg * c_prev + ig * gg;
-                let tc = c.tanh();
-                let sv = &mut saved[sbase..sbase + 6 * h];
-                sv[j] = ig;
-                sv[h + j] = fg;
-                sv[2 * h + j] = gg;
-                sv[3 * h + j] = og;
-                sv[4 * h + j] = c;
-                sv[5 * h + j] = tc;
-                hs[(t * b + bi) * h + j] = og * tc;
+                // SAFETY: hs[tp] is [B, H], w_hh is [4H, H], g is [B, 4H]; g and hs are distinct.
+                unsafe { gemm_raw(b, g4, h, hp, whh_t, c, true, true) };
+                let (cur, pr) = step_and_prev(saved, t, tp, step);
+                T::cell_fwd(b, h, g, Some(pr), cur, &mut hs[hout_range]);
+            }
+            None => {
+                T::cell_fwd(
+                    b,
+                    h,
+                    g,
+                    None,
+                    &mut saved[t * step..(t + 1) * step],
+                    &mut hs[hout_range],
+                );
             }
         }
         prev = Some(t);
     }
-    hs
 }
 
-/// Backward of one (replica, direction): returns dG `[T, B, 4H]` (pre-activation gate
-/// gradients) and accumulates the weight and bias gradients of this item.
+/// Backward of one (replica, direction): writes the pre-activation gate gradients into `dg`
+/// (`[T, B, 4H]`, fully overwritten) and accumulates this item's weight and bias gradients.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn bwd_item<T: Elem>(
+pub(crate) fn bwd_item<T: CellMath>(
     s: &LstmShape,
     d: usize,
     x: &[T],
@@ -111,59 +112,39 @@ pub(crate) fn bwd_item<T: Elem>(
     dw_hh: &mut [T],
     db_ih: &mut [T],
     db_hh: &mut [T],
-) -> Vec<T> {
+    dg: &mut [T],
+) {
     let (t_len, b, i_len, h) = (s.t, s.b, s.i, s.h);
     let g4 = 4 * h;
     let h2 = 2 * h;
     let rows = t_len * b;
-    let mut dg = vec![T::zero(); rows * g4];
+    let step = b * 6 * h;
     let mut dh_rec = vec![T::zero(); b * h];
-    let mut dc_next = vec![T::zero(); b * h];
-    let order: Vec<usize> = if d == 0 {
-        (0..t_len).collect()
-    } else {
-        (0..t_len).rev().collect()
-    };
-    for (k, &t) in order.iter().enumerate().rev() {
-        let prev = if k > 0 { Some(order[k - 1]) } else { None };
-        for bi in 0..b {
-            let sbase = (t * b + bi) * 6 * h;
-            let sv = &saved[sbase..sbase + 6 * h];
-            let pbase = prev.map(|tp| (tp * b + bi) * 6 * h);
-            let dyr = &dy[(t * b + bi) * h2 + d * h..(t * b + bi) * h2 + d * h + h];
-            let dgr = &mut dg[(t * b + bi) * g4..(t * b + bi + 1) * g4];
-            for j in 0..h {
-                let (ig, fg, gg, og, tc) = (
-                    sv[j],
-                    sv[h + j],
-                    sv[2 * h + j],
-                    sv[3 * h + j],
-                    sv[5 * h + j],
-                );
-                let c_prev = match pbase {
-                    Some(p) => saved[p + 4 * h + j],
-                    None => T::zero(),
-                };
-                let dh = dyr[j] + dh_rec[bi * h + j];
-                let d_o = dh * tc;
-                let dc = dc_next[bi * h + j] + dh * og * (T::one() - tc * tc);
-                let di = dc * gg;
-                let dgg = dc * ig;
-                let df = dc * c_prev;
-                dc_next[bi * h + j] = dc * fg;
-                dgr[j] = di * ig * (T::one() - ig);
-                dgr[h + j] = df * fg * (T::one() - fg);
-                dgr[2 * h + j] = dgg * (T::one() - gg * gg);
-                dgr[3 * h + j] = d_o * og * (T::one() - og);
-            }
-        }
+    let mut dc = vec![T::zero(); b * h];
+    let ord = order(t_len, d);
+    for (k, &t) in ord.iter().enumerate().rev() {
+        let prev = if k > 0 { Some(ord[k - 1]) } else { None };
+        let cur = &saved[t * step..(t + 1) * step];
+        let pr = prev.map(|tp| &saved[tp * step..(tp + 1) * step]);
+        let dyt = &dy[t * b * h2 + d * h..];
+        T::cell_bwd(
+            b,
+            h,
+            cur,
+            pr,
+            dyt,
+            h2,
+            &dh_rec,
+            &mut dc,
+            &mut dg[t * b * g4..(t + 1) * b * g4],
+        );
         if prev.is_some() {
             // dh_{prev} = dG_t W_hh  ([B, 4H] x [4H, H])
             gemm_dense(
                 b,
                 h,
                 g4,
-                &dg,
+                dg,
                 t * b * g4,
                 false,
                 w_hh,
@@ -175,38 +156,37 @@ pub(crate) fn bwd_item<T: Elem>(
             );
         }
     }
-    if rows > 0 {
-        // dW_ih += dG^T X
-        gemm_dense(g4, i_len, rows, &dg, 0, true, x, 0, false, dw_ih, 0, true);
-        // dW_hh += sum_t dG_t^T h_prev(t): one gemm over the steps that have a predecessor
-        if t_len > 1 {
-            let n_rows = (t_len - 1) * b;
-            let (dg_off, h_row0) = if d == 0 { (b * g4, 0) } else { (0, b) };
-            let a = Mat::dense(&dg, dg_off, g4, true);
-            let hp = Mat {
-                ptr: y[h_row0 * h2 + d * h..].as_ptr(),
-                rs: h2 as isize,
-                cs: 1,
-            };
-            let c = MatMut {
-                ptr: dw_hh.as_mut_ptr(),
-                rs: h as isize,
-            };
-            assert!(dg_off + n_rows * g4 <= dg.len() && (h_row0 + n_rows) * h2 <= y.len());
-            assert!(dw_hh.len() >= g4 * h);
-            // SAFETY: bounds asserted; dw_hh is an exclusive borrow distinct from dg and y.
-            unsafe { gemm_raw(g4, h, n_rows, a, hp, c, true, true) };
-        }
-        for j in 0..g4 {
-            let mut acc = 0.0f64;
-            for r in 0..rows {
-                acc += dg[r * g4 + j].f64();
-            }
-            db_ih[j] += T::of(acc);
-            db_hh[j] += T::of(acc);
+    // dW_ih += dG^T X
+    gemm_dense(g4, i_len, rows, dg, 0, true, x, 0, false, dw_ih, 0, true);
+    // dW_hh += sum_t dG_t^T h_prev(t): one gemm over the steps that have a predecessor
+    if t_len > 1 {
+        let n_rows = (t_len - 1) * b;
+        let (dg_off, h_row0) = if d == 0 { (b * g4, 0) } else { (0, b) };
+        let a = Mat::dense(dg, dg_off, g4, true);
+        let hp = Mat {
+            ptr: y[h_row0 * h2 + d * h..].as_ptr(),
+            rs: h2 as isize,
+            cs: 1,
+        };
+        let c = MatMut {
+            ptr: dw_hh.as_mut_ptr(),
+            rs: h as isize,
+        };
+        assert!(dg_off + n_rows * g4 <= dg.len() && (h_row0 + n_rows) * h2 <= y.len());
+        assert!(dw_hh.len() >= g4 * h);
+        // SAFETY: bounds asserted; dw_hh is an exclusive borrow distinct from dg and y.
+        unsafe { gemm_raw(g4, h, n_rows, a, hp, c, true, true) };
+    }
+    let mut acc = vec![0.0f64; g4];
+    for row in dg[..rows * g4].chunks_exact(g4) {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += v.f64();
         }
     }
-    dg
+    for j in 0..g4 {
+        db_ih[j] += T::of(acc[j]);
+        db_hh[j] += T::of(acc[j]);
+    }
 }
 
 /// Per-replica slices of the eight parameter-gradient buffers, for parallel items.
@@ -219,8 +199,9 @@ pub(crate) type ItemGrads<'a, T> = (
     &'a mut [T],
 );
 
-/// Split `[M, numel]` gradient buffers of both directions into (replica, direction) items.
-pub(crate) fn split_grads<'a, T: Elem>(
+/// Split `[M, numel]` gradient buffers of both directions into (replica, direction) items,
+/// direction-major (item k = d*M + r).
+pub(crate) fn split_grads<'a, T>(
     s: &LstmShape,
     w_ih: [&'a mut [T]; 2],
     w_hh: [&'a mut [T]; 2],

@@ -4,9 +4,12 @@
 //! run on rayon; gemms use the `gemm` crate. Loss reductions and bias gradients accumulate in
 //! f64, in a fixed order: results are deterministic for a given thread count.
 
+mod cell;
 mod gemm;
 mod lstm;
 mod ops;
+
+pub use cell::CellMath;
 
 use crate::backend::{
     AdamSpec, AdamTensor, Backend, DropoutSpec, Elem, GemmSpec, LstmGrads, LstmParams, LstmShape,
@@ -24,6 +27,9 @@ pub struct CpuBackend<T: Elem> {
     _t: PhantomData<T>,
     /// Per-op wall time while profiling is on: name -> (calls, ms).
     prof: Mutex<Option<BTreeMap<String, (u64, f64)>>>,
+    /// Large temporaries kept between calls (the LSTM's gates and gate gradients): reusing
+    /// them avoids page-faulting tens of MB per call.
+    scratch: Mutex<Vec<Vec<T>>>,
 }
 
 impl<T: Elem> CpuBackend<T> {
@@ -32,6 +38,33 @@ impl<T: Elem> CpuBackend<T> {
         CpuBackend {
             _t: PhantomData,
             prof: Mutex::new(None),
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `count` zero-filled buffers of `len` elements, reusing kept allocations.
+    fn take_scratch(&self, count: usize, len: usize) -> Vec<Vec<T>> {
+        let mut kept: Vec<Vec<T>> = match self.scratch.lock() {
+            Ok(mut p) => {
+                let n = p.len().saturating_sub(count);
+                p.split_off(n)
+            }
+            Err(_) => Vec::new(),
+        };
+        (0..count)
+            .map(|_| {
+                let mut v = kept.pop().unwrap_or_default();
+                v.clear();
+                v.resize(len, T::zero());
+                v
+            })
+            .collect()
+    }
+
+    /// Return buffers to the pool.
+    fn give_scratch(&self, bufs: Vec<Vec<T>>) {
+        if let Ok(mut p) = self.scratch.lock() {
+            p.extend(bufs);
         }
     }
 
@@ -81,7 +114,7 @@ fn check_idx(got: usize, want: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-impl<T: Elem> Backend for CpuBackend<T> {
+impl<T: CellMath> Backend for CpuBackend<T> {
     type T = T;
     type Buf = Vec<T>;
     type IBuf = Vec<i32>;
@@ -252,17 +285,19 @@ impl<T: Elem> Backend for CpuBackend<T> {
         check_len(self, y, s.y_len(), "lstm y")?;
         check_len(self, saved, s.saved_len(), "lstm saved")?;
         let (g4, h) = (4 * s.h, s.h);
-        let item_saved = s.t * s.b * 6 * h;
-        let xs = s.t * s.b * s.i;
-        let mut saved_items: Vec<&mut [T]> = saved.chunks_mut(item_saved.max(1)).collect();
-        saved_items.truncate(2 * s.m);
-        let hs: Vec<Vec<T>> = {
+        let rows = s.t * s.b;
+        let item_saved = rows * 6 * h;
+        let xs = rows * s.i;
+        let mut scratch = self.take_scratch(2 * s.m, rows * g4 + rows * h);
+        {
             use rayon::prelude::*;
-            saved_items
-                .into_par_iter()
+            saved
+                .par_chunks_mut(item_saved)
+                .zip(scratch.par_iter_mut())
                 .enumerate()
-                .map(|(k, sv)| {
+                .for_each(|(k, (sv, sc))| {
                     let (r, d) = (k % s.m, k / s.m);
+                    let (gates, hs) = sc.split_at_mut(rows * g4);
                     lstm::fwd_item(
                         s,
                         d,
@@ -272,19 +307,21 @@ impl<T: Elem> Backend for CpuBackend<T> {
                         &p.b_ih[d][r * g4..(r + 1) * g4],
                         &p.b_hh[d][r * g4..(r + 1) * g4],
                         sv,
+                        gates,
+                        hs,
                     )
-                })
-                .collect()
-        };
+                });
+        }
         // scatter each item's h [T, B, H] into y [M, T, B, 2H]
-        let rows = s.t * s.b;
-        for (k, hk) in hs.iter().enumerate() {
+        for (k, sc) in scratch.iter().enumerate() {
             let (r, d) = (k % s.m, k / s.m);
+            let hk = &sc[rows * g4..];
             for row in 0..rows {
                 let dst = (r * rows + row) * 2 * h + d * h;
                 y[dst..dst + h].copy_from_slice(&hk[row * h..(row + 1) * h]);
             }
         }
+        self.give_scratch(scratch);
         Ok(())
     }
 
@@ -330,11 +367,11 @@ impl<T: Elem> Backend for CpuBackend<T> {
             [c0.as_mut_slice(), c1.as_mut_slice()],
             [e0.as_mut_slice(), e1.as_mut_slice()],
         );
-        let dgs: Vec<Vec<T>> = {
+        let mut dgs = self.take_scratch(2 * s.m, rows * g4);
+        {
             use rayon::prelude::*;
-            items
-                .into_par_iter()
-                .map(|(r, d, dwi, dwh, dbi, dbh)| {
+            items.into_par_iter().zip(dgs.par_iter_mut()).for_each(
+                |((r, d, dwi, dwh, dbi, dbh), dg)| {
                     let k = d * s.m + r;
                     lstm::bwd_item(
                         s,
@@ -348,10 +385,11 @@ impl<T: Elem> Backend for CpuBackend<T> {
                         dwh,
                         dbi,
                         dbh,
+                        dg,
                     )
-                })
-                .collect()
-        };
+                },
+            );
+        }
         if let Some(dx) = dx {
             // dx[r] += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev (fixed order)
             for r in 0..s.m {
@@ -373,6 +411,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
                 }
             }
         }
+        self.give_scratch(dgs);
         Ok(())
     }
 
@@ -555,7 +594,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 }
 
-fn check_lstm_params<T: Elem>(
+fn check_lstm_params<T: CellMath>(
     be: &CpuBackend<T>,
     s: &LstmShape,
     p: &LstmParams<CpuBackend<T>>,

@@ -277,7 +277,7 @@ pub(crate) fn adam<T: Elem>(s: &AdamSpec, p: &mut [T], g: &[T], m: &mut [T], v: 
                     mc[i] = mc[i] + w1 * (gi - mc[i]);
                     vc[i] = vc[i] * b2 + w2 * gi * gi;
                     let denom = vc[i].sqrt() / bc2_sqrt + eps;
-                    pc[i] = pc[i] - step_size * mc[i] / denom;
+                    pc[i] -= step_size * mc[i] / denom;
                 }
             });
     }

@@ -78,7 +78,8 @@ pub fn list_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
     if !unsafe { sys::is_culib_present() } {
         return Err("no NVIDIA driver: libcuda.so could not be loaded".into());
     }
-    let n = CudaContext::device_count().map_err(|e| format!("the NVIDIA driver failed to initialise: {e:?}"))?;
+    let n = CudaContext::device_count()
+        .map_err(|e| format!("the NVIDIA driver failed to initialise: {e:?}"))?;
     let mut v = Vec::new();
     for i in 0..n as usize {
         let ctx = CudaContext::new(i).map_err(|e| format!("cannot open GPU {i}: {e:?}"))?;
@@ -120,19 +121,35 @@ impl CudaDevice {
     pub fn open(ordinal: usize) -> Result<Self> {
         let count = preflight().map_err(Error::Cuda)?;
         if ordinal >= count {
-            return Err(Error::Cuda(format!("no GPU {ordinal}: the driver sees {count}")));
+            return Err(Error::Cuda(format!(
+                "no GPU {ordinal}: the driver sees {count}"
+            )));
         }
         let ctx = CudaContext::new(ordinal).map_err(|e| cuda_err("cannot open the GPU", e))?;
         // One stream, raw pointers in params structs: cudarc's per-buffer event tracking
         // cannot see those uses and is not needed with a single stream.
         // SAFETY: called before any buffer or stream of this context exists.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.new_stream().map_err(|e| cuda_err("cannot create a stream", e))?;
-        let (maj, min) = ctx.compute_capability().map_err(|e| cuda_err("compute capability", e))?;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| cuda_err("cannot create a stream", e))?;
+        let (maj, min) = ctx
+            .compute_capability()
+            .map_err(|e| cuda_err("compute capability", e))?;
+        let cc = (maj * 10 + min) as u32;
+        let built = embedded::archs();
+        if built.iter().min().is_some_and(|&lo| cc < lo) {
+            return Err(Error::Cuda(format!(
+                "GPU {ordinal} is sm_{cc}, older than every architecture in the fatbin ({built:?}); \
+                 rebuild with RECAUX_CUDA_ARCHS including {cc}"
+            )));
+        }
         // The driver wants the image aligned; include_bytes! gives no alignment guarantee.
         let mut image = vec![0u64; embedded::FATBIN.len().div_ceil(8)];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut image)[..embedded::FATBIN.len()].copy_from_slice(embedded::FATBIN);
-        ctx.bind_to_thread().map_err(|e| cuda_err("bind context", e))?;
+        bytemuck::cast_slice_mut::<u64, u8>(&mut image)[..embedded::FATBIN.len()]
+            .copy_from_slice(embedded::FATBIN);
+        ctx.bind_to_thread()
+            .map_err(|e| cuda_err("bind context", e))?;
         // SAFETY: `image` is a complete fatbin produced by build.rs (fatbinary), alive for the
         // call; the driver copies what it needs.
         let module = unsafe { result::module::load_data(image.as_ptr() as *const c_void) }.map_err(|e| {
@@ -141,7 +158,13 @@ impl CudaDevice {
                 embedded::archs()
             ))
         })?;
-        Ok(CudaDevice { ctx, stream, module, funcs: Mutex::new(HashMap::new()), prof: Mutex::new(Prof::default()) })
+        Ok(CudaDevice {
+            ctx,
+            stream,
+            module,
+            funcs: Mutex::new(HashMap::new()),
+            prof: Mutex::new(Prof::default()),
+        })
     }
 
     /// The context (for device queries).
@@ -154,11 +177,15 @@ impl CudaDevice {
         if let Some(&f) = funcs.get(name) {
             return Ok(f);
         }
-        let cname = CString::new(name).map_err(|_| Error::Cuda(format!("bad kernel name {name:?}")))?;
+        let cname =
+            CString::new(name).map_err(|_| Error::Cuda(format!("bad kernel name {name:?}")))?;
         // SAFETY: the module is loaded in self.ctx (bound by the caller) and outlives the
         // returned handle (both live as long as self).
-        let f = unsafe { result::module::get_function(self.module, cname) }
-            .map_err(|e| Error::Cuda(format!("kernel `{name}` is not in the embedded fatbin: {e:?}")))?;
+        let f = unsafe { result::module::get_function(self.module, cname) }.map_err(|e| {
+            Error::Cuda(format!(
+                "kernel `{name}` is not in the embedded fatbin: {e:?}"
+            ))
+        })?;
         funcs.insert(name.to_string(), f);
         Ok(f)
     }
@@ -189,32 +216,50 @@ impl Device for CudaDevice {
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<CudaSlice<u8>> {
         // Never a zero-byte allocation: every buffer has a valid address.
-        self.stream.alloc_zeros::<u8>(bytes.max(16)).map_err(|e| cuda_err(&format!("alloc of {bytes} bytes"), e))
+        self.stream
+            .alloc_zeros::<u8>(bytes.max(16))
+            .map_err(|e| cuda_err(&format!("alloc of {bytes} bytes"), e))
     }
 
     fn htod(&self, src: &[u8], dst: &mut CudaSlice<u8>) -> Result<()> {
         if src.len() > dst.len() {
-            return Err(Error::shape(format!("cuda: copy of {} bytes into {}", src.len(), dst.len())));
+            return Err(Error::shape(format!(
+                "cuda: copy of {} bytes into {}",
+                src.len(),
+                dst.len()
+            )));
         }
         if src.is_empty() {
             return Ok(());
         }
-        self.stream.memcpy_htod(src, &mut dst.slice_mut(0..src.len())).map_err(|e| cuda_err("host to device copy", e))
+        self.stream
+            .memcpy_htod(src, &mut dst.slice_mut(0..src.len()))
+            .map_err(|e| cuda_err("host to device copy", e))
     }
 
     fn dtoh(&self, src: &CudaSlice<u8>, dst: &mut [u8]) -> Result<()> {
         if dst.len() > src.len() {
-            return Err(Error::shape(format!("cuda: copy of {} bytes out of {}", dst.len(), src.len())));
+            return Err(Error::shape(format!(
+                "cuda: copy of {} bytes out of {}",
+                dst.len(),
+                src.len()
+            )));
         }
         if dst.is_empty() {
             return Ok(());
         }
-        self.stream.memcpy_dtoh(&src.slice(0..dst.len()), dst).map_err(|e| cuda_err("device to host copy", e))?;
-        self.stream.synchronize().map_err(|e| cuda_err("synchronize", e))
+        self.stream
+            .memcpy_dtoh(&src.slice(0..dst.len()), dst)
+            .map_err(|e| cuda_err("device to host copy", e))?;
+        self.stream
+            .synchronize()
+            .map_err(|e| cuda_err("synchronize", e))
     }
 
     fn memset_zero(&self, mem: &mut CudaSlice<u8>) -> Result<()> {
-        self.stream.memset_zeros(mem).map_err(|e| cuda_err("memset", e))
+        self.stream
+            .memset_zeros(mem)
+            .map_err(|e| cuda_err("memset", e))
     }
 
     fn addr(&self, mem: &CudaSlice<u8>) -> u64 {
@@ -223,14 +268,23 @@ impl Device for CudaDevice {
     }
 
     fn launch(&self, name: &str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
-        self.ctx.bind_to_thread().map_err(|e| cuda_err("bind context", e))?;
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| cuda_err("bind context", e))?;
         let f = self.function(name)?;
         let mut prof = self.lock_prof();
         let events = if prof.on {
             let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
-            let a = self.ctx.new_event(flags).map_err(|e| cuda_err("event", e))?;
-            let b = self.ctx.new_event(flags).map_err(|e| cuda_err("event", e))?;
-            a.record(&self.stream).map_err(|e| cuda_err("event record", e))?;
+            let a = self
+                .ctx
+                .new_event(flags)
+                .map_err(|e| cuda_err("event", e))?;
+            let b = self
+                .ctx
+                .new_event(flags)
+                .map_err(|e| cuda_err("event", e))?;
+            a.record(&self.stream)
+                .map_err(|e| cuda_err("event record", e))?;
             Some((a, b))
         } else {
             None
@@ -252,14 +306,17 @@ impl Device for CudaDevice {
         }
         .map_err(|e| cuda_err(&format!("launch of `{name}` {cfg:?}"), e))?;
         if let Some((a, b)) = events {
-            b.record(&self.stream).map_err(|e| cuda_err("event record", e))?;
+            b.record(&self.stream)
+                .map_err(|e| cuda_err("event record", e))?;
             prof.pending.push((name.to_string(), a, b));
         }
         Ok(())
     }
 
     fn sync(&self) -> Result<()> {
-        self.stream.synchronize().map_err(|e| cuda_err("synchronize", e))
+        self.stream
+            .synchronize()
+            .map_err(|e| cuda_err("synchronize", e))
     }
 
     fn grid_cap(&self) -> u32 {

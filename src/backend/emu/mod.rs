@@ -108,13 +108,18 @@ impl Device for EmuDevice {
             .map_err(|e| Error::shape(format!("emu: allocation of {bytes} bytes: {e}")))?;
         // SAFETY: the layout has a non-zero size.
         let p = unsafe { alloc_zeroed(layout) };
-        let ptr = NonNull::new(p).ok_or_else(|| Error::Cuda(format!("emu: out of host memory ({bytes} bytes)")))?;
+        let ptr = NonNull::new(p)
+            .ok_or_else(|| Error::Cuda(format!("emu: out of host memory ({bytes} bytes)")))?;
         Ok(EmuMem { ptr, bytes, layout })
     }
 
     fn htod(&self, src: &[u8], dst: &mut EmuMem) -> Result<()> {
         if src.len() > dst.bytes {
-            return Err(Error::shape(format!("emu: copy of {} bytes into {}", src.len(), dst.bytes)));
+            return Err(Error::shape(format!(
+                "emu: copy of {} bytes into {}",
+                src.len(),
+                dst.bytes
+            )));
         }
         // SAFETY: dst owns at least src.len() bytes; `&mut` excludes any other access.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.ptr.as_ptr(), src.len()) };
@@ -123,7 +128,11 @@ impl Device for EmuDevice {
 
     fn dtoh(&self, src: &EmuMem, dst: &mut [u8]) -> Result<()> {
         if dst.len() > src.bytes {
-            return Err(Error::shape(format!("emu: copy of {} bytes out of {}", dst.len(), src.bytes)));
+            return Err(Error::shape(format!(
+                "emu: copy of {} bytes out of {}",
+                dst.len(),
+                src.bytes
+            )));
         }
         // SAFETY: src owns at least dst.len() bytes, initialised (zeroed at allocation).
         unsafe { std::ptr::copy_nonoverlapping(src.ptr.as_ptr(), dst.as_mut_ptr(), dst.len()) };
@@ -141,7 +150,8 @@ impl Device for EmuDevice {
     }
 
     fn launch(&self, name: &str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
-        let cname = CString::new(name).map_err(|_| Error::Cuda(format!("emu: bad kernel name {name:?}")))?;
+        let cname = CString::new(name)
+            .map_err(|_| Error::Cuda(format!("emu: bad kernel name {name:?}")))?;
         let mut err = [0 as c_char; 256];
         let t0 = Instant::now();
         // SAFETY: every pointer is valid for the call; `params` is the kernel's params struct
@@ -162,7 +172,9 @@ impl Device for EmuDevice {
         };
         if rc != 0 {
             // SAFETY: the library wrote a NUL-terminated message into `err` (snprintf).
-            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
             return Err(Error::Cuda(format!("emu launch: {msg}")));
         }
         let mut prof = self.lock_prof();

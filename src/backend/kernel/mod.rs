@@ -32,7 +32,11 @@ pub struct LaunchCfg {
 impl LaunchCfg {
     /// A 1-D launch of `grid` blocks of `block` threads (grid.y = `y`).
     pub fn new(grid: u32, y: u32, block: u32) -> Self {
-        LaunchCfg { grid: [grid.max(1), y.max(1), 1], block: [block, 1, 1], shared_bytes: 0 }
+        LaunchCfg {
+            grid: [grid.max(1), y.max(1), 1],
+            block: [block, 1, 1],
+            shared_bytes: 0,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ pub struct KernelBackend<T: Elem, D: Device> {
 impl<T: Elem, D: Device> KernelBackend<T, D> {
     /// A backend over an opened device.
     pub fn from_device(dev: D) -> Self {
-        KernelBackend { dev, _t: PhantomData }
+        KernelBackend {
+            dev,
+            _t: PhantomData,
+        }
     }
     /// The device.
     pub fn device(&self) -> &D {
@@ -102,17 +109,28 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     }
 
     pub(crate) fn alloc_of<E: bytemuck::Pod>(&self, len: usize) -> Result<DevBuf<D, E>> {
-        let bytes = len
-            .checked_mul(std::mem::size_of::<E>())
-            .ok_or_else(|| Error::shape(format!("{}: allocation of {len} elements overflows", self.dev.name())))?;
-        Ok(DevBuf { mem: self.dev.alloc_zeroed(bytes)?, len, _e: PhantomData })
+        let bytes = len.checked_mul(std::mem::size_of::<E>()).ok_or_else(|| {
+            Error::shape(format!(
+                "{}: allocation of {len} elements overflows",
+                self.dev.name()
+            ))
+        })?;
+        Ok(DevBuf {
+            mem: self.dev.alloc_zeroed(bytes)?,
+            len,
+            _e: PhantomData,
+        })
     }
     pub(crate) fn upload_of<E: bytemuck::Pod>(&self, data: &[E]) -> Result<DevBuf<D, E>> {
         let mut b = self.alloc_of::<E>(data.len())?;
         self.dev.htod(bytemuck::cast_slice(data), &mut b.mem)?;
         Ok(b)
     }
-    pub(crate) fn write_of<E: bytemuck::Pod>(&self, buf: &mut DevBuf<D, E>, data: &[E]) -> Result<()> {
+    pub(crate) fn write_of<E: bytemuck::Pod>(
+        &self,
+        buf: &mut DevBuf<D, E>,
+        data: &[E],
+    ) -> Result<()> {
         if data.len() != buf.len {
             return Err(Error::shape(format!(
                 "{}: write of {} elements into a buffer of {}",
@@ -123,7 +141,10 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         }
         self.dev.htod(bytemuck::cast_slice(data), &mut buf.mem)
     }
-    pub(crate) fn download_of<E: bytemuck::Pod + Default>(&self, buf: &DevBuf<D, E>) -> Result<Vec<E>> {
+    pub(crate) fn download_of<E: bytemuck::Pod + Default>(
+        &self,
+        buf: &DevBuf<D, E>,
+    ) -> Result<Vec<E>> {
         let mut v = vec![E::default(); buf.len];
         self.dev.dtoh(&buf.mem, bytemuck::cast_slice_mut(&mut v))?;
         Ok(v)
@@ -157,7 +178,11 @@ impl ProfileTotals {
     pub(crate) fn take(&mut self) -> Vec<KernelTiming> {
         std::mem::take(&mut self.by_name)
             .into_iter()
-            .map(|(name, (calls, total_ms))| KernelTiming { name, calls, total_ms })
+            .map(|(name, (calls, total_ms))| KernelTiming {
+                name,
+                calls,
+                total_ms,
+            })
             .collect()
     }
 }

@@ -45,9 +45,20 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         Ok(a)
     }
 
-    fn dropout(&self, bwd: bool, d: &DropoutSpec, n: usize, x: u64, stride: usize, y: u64) -> Result<()> {
+    fn dropout(
+        &self,
+        bwd: bool,
+        d: &DropoutSpec,
+        n: usize,
+        x: u64,
+        stride: usize,
+        y: u64,
+    ) -> Result<()> {
         if !(0.0..1.0).contains(&d.p) {
-            return Err(Error::config("dropout.p", format!("{} is not in [0, 1)", d.p)));
+            return Err(Error::config(
+                "dropout.p",
+                format!("{} is not in [0, 1)", d.p),
+            ));
         }
         let m = d.seeds.len();
         let seeds = self.per_replica("dropout seeds", d.seeds)?;
@@ -66,7 +77,11 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             seeds,
         };
         let name = if bwd { "dropout_bwd" } else { "dropout_fwd" };
-        self.launch_t(name, LaunchCfg::new(self.blocks(n.div_ceil(4)), m as u32, BLOCK), &p)
+        self.launch_t(
+            name,
+            LaunchCfg::new(self.blocks(n.div_ceil(4)), m as u32, BLOCK),
+            &p,
+        )
     }
 }
 
@@ -120,27 +135,68 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         self.dev.take_profile()
     }
 
-    fn dropout_fwd(&self, d: &DropoutSpec, n: usize, x: &Self::Buf, x_shared: bool, y: &mut Self::Buf) -> Result<()> {
+    fn dropout_fwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        x: &Self::Buf,
+        x_shared: bool,
+        y: &mut Self::Buf,
+    ) -> Result<()> {
         let m = d.seeds.len();
         check_len(self, x, if x_shared { n } else { m * n }, "dropout x")?;
         check_len(self, y, m * n, "dropout y")?;
-        self.dropout(false, d, n, self.ptr(x), if x_shared { 0 } else { n }, self.ptr(y))
+        self.dropout(
+            false,
+            d,
+            n,
+            self.ptr(x),
+            if x_shared { 0 } else { n },
+            self.ptr(y),
+        )
     }
 
-    fn dropout_bwd(&self, d: &DropoutSpec, n: usize, dy: &Self::Buf, dx: &mut Self::Buf) -> Result<()> {
+    fn dropout_bwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
         let m = d.seeds.len();
         check_len(self, dy, m * n, "dropout dy")?;
         check_len(self, dx, m * n, "dropout dx")?;
         self.dropout(true, d, n, self.ptr(dy), n, self.ptr(dx))
     }
 
-    fn gemm(&self, s: &GemmSpec, a: &Self::Buf, b: &Self::Buf, bias: Option<&Self::Buf>, c: &mut Self::Buf) -> Result<()> {
+    fn gemm(
+        &self,
+        s: &GemmSpec,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        bias: Option<&Self::Buf>,
+        c: &mut Self::Buf,
+    ) -> Result<()> {
         self.mm_gemm(s, a, b, bias, c)
     }
-    fn bias_grad(&self, batch: usize, rows: usize, cols: usize, dy: &Self::Buf, db: &mut Self::Buf) -> Result<()> {
+    fn bias_grad(
+        &self,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        dy: &Self::Buf,
+        db: &mut Self::Buf,
+    ) -> Result<()> {
         self.mm_bias_grad(batch, rows, cols, dy, db)
     }
-    fn lstm_fwd(&self, s: &LstmShape, x: &Self::Buf, p: &LstmParams<Self>, y: &mut Self::Buf, saved: &mut Self::Buf) -> Result<()> {
+    fn lstm_fwd(
+        &self,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &mut Self::Buf,
+        saved: &mut Self::Buf,
+    ) -> Result<()> {
         self.mm_lstm_fwd(s, x, p, y, saved)
     }
     fn lstm_bwd(
@@ -157,11 +213,24 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         self.mm_lstm_bwd(s, x, p, y, saved, dy, dx, g)
     }
 
-    fn max_time_fwd(&self, m: usize, t: usize, rows: usize, f: usize, x: &Self::Buf, y: &mut Self::Buf, arg: &mut Self::IBuf) -> Result<()> {
+    fn max_time_fwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+        arg: &mut Self::IBuf,
+    ) -> Result<()> {
         check_len(self, x, m * t * rows * f, "max_time x")?;
         check_len(self, y, m * rows * f, "max_time y")?;
         if arg.len != m * rows * f {
-            return Err(self.shape_err(format!("max_time arg has {} elements, expected {}", arg.len, m * rows * f)));
+            return Err(self.shape_err(format!(
+                "max_time arg has {} elements, expected {}",
+                arg.len,
+                m * rows * f
+            )));
         }
         if t == 0 || t > i32::MAX as usize {
             return Err(self.shape_err(format!("max_time over T = {t} steps")));
@@ -179,14 +248,31 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
             f: f as i64,
             total: total as i64,
         };
-        self.launch_t("max_time_fwd", LaunchCfg::new(self.blocks(total), 1, BLOCK), &p)
+        self.launch_t(
+            "max_time_fwd",
+            LaunchCfg::new(self.blocks(total), 1, BLOCK),
+            &p,
+        )
     }
 
-    fn max_time_bwd(&self, m: usize, t: usize, rows: usize, f: usize, dy: &Self::Buf, arg: &Self::IBuf, dx: &mut Self::Buf) -> Result<()> {
+    fn max_time_bwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        dy: &Self::Buf,
+        arg: &Self::IBuf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
         check_len(self, dy, m * rows * f, "max_time dy")?;
         check_len(self, dx, m * t * rows * f, "max_time dx")?;
         if arg.len != m * rows * f {
-            return Err(self.shape_err(format!("max_time arg has {} elements, expected {}", arg.len, m * rows * f)));
+            return Err(self.shape_err(format!(
+                "max_time arg has {} elements, expected {}",
+                arg.len,
+                m * rows * f
+            )));
         }
         let total = m * rows * f;
         if total == 0 || t == 0 {
@@ -201,7 +287,11 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
             f: f as i64,
             total: total as i64,
         };
-        self.launch_t("max_time_bwd", LaunchCfg::new(self.blocks(total), 1, BLOCK), &p)
+        self.launch_t(
+            "max_time_bwd",
+            LaunchCfg::new(self.blocks(total), 1, BLOCK),
+            &p,
+        )
     }
 
     fn relu_fwd(&self, n: usize, x: &Self::Buf, y: &mut Self::Buf) -> Result<()> {
@@ -210,7 +300,11 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         if n == 0 {
             return Ok(());
         }
-        let p = UnaryP { x: self.ptr(x), y: self.ptr(y), n: n as i64 };
+        let p = UnaryP {
+            x: self.ptr(x),
+            y: self.ptr(y),
+            n: n as i64,
+        };
         self.launch_t("relu_fwd", LaunchCfg::new(self.blocks(n), 1, BLOCK), &p)
     }
 
@@ -221,32 +315,72 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         if n == 0 {
             return Ok(());
         }
-        let p = ReluBwdP { y: self.ptr(y), dy: self.ptr(dy), dx: self.ptr(dx), n: n as i64 };
+        let p = ReluBwdP {
+            y: self.ptr(y),
+            dy: self.ptr(dy),
+            dx: self.ptr(dx),
+            n: n as i64,
+        };
         self.launch_t("relu_bwd", LaunchCfg::new(self.blocks(n), 1, BLOCK), &p)
     }
 
-    fn clamp_fwd(&self, n: usize, lo: f64, hi: f64, x: &Self::Buf, y: &mut Self::Buf) -> Result<()> {
+    fn clamp_fwd(
+        &self,
+        n: usize,
+        lo: f64,
+        hi: f64,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+    ) -> Result<()> {
         check_len(self, x, n, "clamp x")?;
         check_len(self, y, n, "clamp y")?;
         if n == 0 {
             return Ok(());
         }
-        let p = ClampP { x: self.ptr(x), y: self.ptr(y), n: n as i64, lo, hi };
+        let p = ClampP {
+            x: self.ptr(x),
+            y: self.ptr(y),
+            n: n as i64,
+            lo,
+            hi,
+        };
         self.launch_t("clamp_fwd", LaunchCfg::new(self.blocks(n), 1, BLOCK), &p)
     }
 
-    fn clamp_bwd(&self, n: usize, lo: f64, hi: f64, x: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf) -> Result<()> {
+    fn clamp_bwd(
+        &self,
+        n: usize,
+        lo: f64,
+        hi: f64,
+        x: &Self::Buf,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
         check_len(self, x, n, "clamp x")?;
         check_len(self, dy, n, "clamp dy")?;
         check_len(self, dx, n, "clamp dx")?;
         if n == 0 {
             return Ok(());
         }
-        let p = ClampBwdP { x: self.ptr(x), dy: self.ptr(dy), dx: self.ptr(dx), n: n as i64, lo, hi };
+        let p = ClampBwdP {
+            x: self.ptr(x),
+            dy: self.ptr(dy),
+            dx: self.ptr(dx),
+            n: n as i64,
+            lo,
+            hi,
+        };
         self.launch_t("clamp_bwd", LaunchCfg::new(self.blocks(n), 1, BLOCK), &p)
     }
 
-    fn l1_fwd(&self, m: usize, n: usize, target: &Self::Buf, r: &Self::Buf, loss: &mut Self::Buf) -> Result<()> {
+    fn l1_fwd(
+        &self,
+        m: usize,
+        n: usize,
+        target: &Self::Buf,
+        r: &Self::Buf,
+        loss: &mut Self::Buf,
+    ) -> Result<()> {
         check_len(self, target, n, "l1 target")?;
         check_len(self, r, m * n, "l1 r")?;
         check_len(self, loss, m, "l1 loss")?;
@@ -265,14 +399,31 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
             nb: nb as i64,
         };
         self.launch_t("l1_partial", LaunchCfg::new(nb as u32, m as u32, BLOCK), &p)?;
-        let f = L1FinishP { partial: self.ptr(&partial), loss: self.ptr(loss), n: n as i64, nb: nb as i64, m: m as i64 };
-        self.launch_t("l1_finish", LaunchCfg::new(m.div_ceil(64) as u32, 1, 64), &f)?;
+        let f = L1FinishP {
+            partial: self.ptr(&partial),
+            loss: self.ptr(loss),
+            n: n as i64,
+            nb: nb as i64,
+            m: m as i64,
+        };
+        self.launch_t(
+            "l1_finish",
+            LaunchCfg::new(m.div_ceil(64) as u32, 1, 64),
+            &f,
+        )?;
         // `partial` is freed in stream order on cuda (after the kernels) and at once on emu
         // (whose launches are synchronous).
         Ok(())
     }
 
-    fn l1_bwd(&self, n: usize, scale: &[f64], target: &Self::Buf, r: &Self::Buf, dr: &mut Self::Buf) -> Result<()> {
+    fn l1_bwd(
+        &self,
+        n: usize,
+        scale: &[f64],
+        target: &Self::Buf,
+        r: &Self::Buf,
+        dr: &mut Self::Buf,
+    ) -> Result<()> {
         let m = scale.len();
         check_len(self, target, n, "l1 target")?;
         check_len(self, r, m * n, "l1 r")?;
@@ -281,29 +432,75 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         if n == 0 {
             return Ok(());
         }
-        let p = L1BwdP { target: self.ptr(target), r: self.ptr(r), dr: self.ptr(dr), n: n as i64, scale };
-        self.launch_t("l1_bwd", LaunchCfg::new(self.blocks(n), m as u32, BLOCK), &p)
+        let p = L1BwdP {
+            target: self.ptr(target),
+            r: self.ptr(r),
+            dr: self.ptr(dr),
+            n: n as i64,
+            scale,
+        };
+        self.launch_t(
+            "l1_bwd",
+            LaunchCfg::new(self.blocks(n), m as u32, BLOCK),
+            &p,
+        )
     }
 
-    fn ce_fwd(&self, m: usize, b: usize, c: usize, logits: &Self::Buf, labels: &Self::IBuf, loss: &mut Self::Buf) -> Result<()> {
+    fn ce_fwd(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        loss: &mut Self::Buf,
+    ) -> Result<()> {
         check_len(self, logits, m * b * c, "ce logits")?;
         check_len(self, loss, m, "ce loss")?;
         if labels.len != b {
-            return Err(self.shape_err(format!("ce labels has {} elements, expected {b}", labels.len)));
+            return Err(self.shape_err(format!(
+                "ce labels has {} elements, expected {b}",
+                labels.len
+            )));
         }
         if m == 0 || b == 0 || c == 0 || m > MAX_GRID_Y {
             return Err(self.shape_err(format!("ce over m = {m}, b = {b}, c = {c}")));
         }
-        let p = CeFwdP { logits: self.ptr(logits), labels: self.ptr(labels), loss: self.ptr(loss), b: b as i64, c: c as i64 };
-        self.launch_t("ce_fwd", LaunchCfg { grid: [m as u32, 1, 1], block: [CE_BLOCK, 1, 1], shared_bytes: 0 }, &p)
+        let p = CeFwdP {
+            logits: self.ptr(logits),
+            labels: self.ptr(labels),
+            loss: self.ptr(loss),
+            b: b as i64,
+            c: c as i64,
+        };
+        self.launch_t(
+            "ce_fwd",
+            LaunchCfg {
+                grid: [m as u32, 1, 1],
+                block: [CE_BLOCK, 1, 1],
+                shared_bytes: 0,
+            },
+            &p,
+        )
     }
 
-    fn ce_bwd(&self, b: usize, c: usize, scale: &[f64], logits: &Self::Buf, labels: &Self::IBuf, dlogits: &mut Self::Buf) -> Result<()> {
+    fn ce_bwd(
+        &self,
+        b: usize,
+        c: usize,
+        scale: &[f64],
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        dlogits: &mut Self::Buf,
+    ) -> Result<()> {
         let m = scale.len();
         check_len(self, logits, m * b * c, "ce logits")?;
         check_len(self, dlogits, m * b * c, "ce dlogits")?;
         if labels.len != b {
-            return Err(self.shape_err(format!("ce labels has {} elements, expected {b}", labels.len)));
+            return Err(self.shape_err(format!(
+                "ce labels has {} elements, expected {b}",
+                labels.len
+            )));
         }
         let scale = self.per_replica("ce scale", scale)?;
         if b == 0 || c == 0 {
@@ -339,14 +536,21 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
         for (k, tn) in tensors.iter().enumerate() {
             let len = tn.param.len;
             if len % m != 0 {
-                return Err(self.shape_err(format!("adam tensor {k}: {len} elements is not a multiple of M = {m}")));
+                return Err(self.shape_err(format!(
+                    "adam tensor {k}: {len} elements is not a multiple of M = {m}"
+                )));
             }
             check_len(self, tn.grad, len, "adam grad")?;
             check_len(self, tn.m, len, "adam m")?;
             check_len(self, tn.v, len, "adam v")?;
             let numel = len / m;
             max_numel = max_numel.max(numel);
-            let (pp, gp, mp, vp) = (self.ptr(tn.param), self.ptr(tn.grad), self.ptr(tn.m), self.ptr(tn.v));
+            let (pp, gp, mp, vp) = (
+                self.ptr(tn.param),
+                self.ptr(tn.grad),
+                self.ptr(tn.m),
+                self.ptr(tn.v),
+            );
             for (r, &lr) in s.lr.iter().enumerate() {
                 let off = (r * numel) as u64 * esz;
                 table.push(AdamEntry {
@@ -372,6 +576,10 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
             bc2_sqrt: bc2.sqrt(),
         };
         let y = table.len().min(MAX_GRID_Y) as u32;
-        self.launch_t("adam_step", LaunchCfg::new(self.blocks(max_numel), y, BLOCK), &p)
+        self.launch_t(
+            "adam_step",
+            LaunchCfg::new(self.blocks(max_numel), y, BLOCK),
+            &p,
+        )
     }
 }

@@ -1,0 +1,180 @@
+//! `recaux train --config FILE`: train every (λ, seed) replica jointly, validate each epoch,
+//! keep the best weights per replica, then test them and print the table.
+
+use super::backend_arg::BackendChoice;
+use crate::data::Split;
+use crate::data::store::FeatureStore;
+use crate::train::checkpoint::Metrics;
+use crate::train::config::BackendName;
+use crate::train::trainer::{Observer, Trainer};
+use crate::train::{TrainConfig, results};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+/// Arguments of `recaux train`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The run's YAML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Continue the run from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Override `optim.epochs`.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override `backend`.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Override `lambdas` (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub lambdas: Option<Vec<f64>>,
+    /// Override `seeds` (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Override `out_dir`.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Override `name`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Override `optim.max_batches_per_epoch`.
+    #[arg(long)]
+    pub max_batches: Option<usize>,
+}
+
+/// The config with the command line's overrides applied and validated.
+pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
+    let mut cfg = TrainConfig::load(&args.config)?;
+    if let Some(e) = args.epochs {
+        cfg.optim.epochs = e;
+    }
+    if let Some(l) = &args.lambdas {
+        cfg.lambdas = l.clone();
+    }
+    if let Some(s) = &args.seeds {
+        cfg.seeds = s.clone();
+    }
+    if let Some(o) = &args.out_dir {
+        cfg.out_dir = o.clone();
+    }
+    if let Some(n) = &args.name {
+        cfg.name = n.clone();
+    }
+    if let Some(b) = args.max_batches {
+        cfg.optim.max_batches_per_epoch = Some(b);
+    }
+    if let Some(b) = args.backend {
+        cfg.backend = match b {
+            BackendChoice::Auto => BackendName::Auto,
+            BackendChoice::Cpu => BackendName::Cpu,
+            BackendChoice::Cuda => BackendName::Cuda,
+            BackendChoice::Emu => BackendName::Emu,
+        };
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Progress on stderr: a bar per epoch and one line per epoch.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Observer for Progress {
+    fn epoch_start(&mut self, epoch: usize, batches: usize) {
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        self.bar = Some(bar);
+    }
+    fn batch_done(&mut self, _epoch: usize, _batch: usize, loss: f64, cps: f64) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("loss {loss:.4}  {cps:.1} clips/s"));
+            b.inc(1);
+        }
+    }
+    fn epoch_done(&mut self, epoch: usize, rows: &[Metrics]) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let accs: Vec<String> = rows.iter().map(|r| format!("{:.3}", r.val_acc)).collect();
+        let secs = rows.first().map_or(0.0, |r| r.seconds);
+        eprintln!(
+            "epoch {epoch}: val acc per replica [{}] ({secs:.1} s)",
+            accs.join(", ")
+        );
+    }
+    fn note(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+}
+
+fn backend_choice(b: BackendName) -> BackendChoice {
+    match b {
+        BackendName::Auto => BackendChoice::Auto,
+        BackendName::Cpu => BackendChoice::Cpu,
+        BackendName::Cuda => BackendChoice::Cuda,
+        BackendName::Emu => BackendChoice::Emu,
+    }
+}
+
+/// Run the command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = resolve_config(&args)?;
+    run_config(&cfg, args.resume)
+}
+
+/// Train `cfg` (resuming when asked), test, print and write the results.
+pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
+    let store = FeatureStore::open(&cfg.store)?;
+    let run_dir = cfg.run_dir();
+    std::fs::create_dir_all(&run_dir)?;
+    std::fs::write(
+        run_dir.join("config.yaml"),
+        crate::train::config::to_yaml(cfg)?,
+    )?;
+    let reps = cfg.replicas();
+    eprintln!(
+        "run {}: {} replicas (λ {:?} x seeds {:?}), {} train / {} validation / {} test clips, up to {} epochs",
+        cfg.name,
+        reps.len(),
+        cfg.lambdas,
+        cfg.seeds,
+        store.indices(Split::Train).len(),
+        store.indices(Split::Validation).len(),
+        store.indices(Split::Test).len(),
+        cfg.optim.epochs
+    );
+    let (rows, n_test) = crate::with_backend!(backend_choice(cfg.backend), f32, |be| {
+        let mut tr = Trainer::new(&be, cfg, &store, resume)?;
+        if resume {
+            eprintln!(
+                "resuming at epoch {} (step {})",
+                tr.state.epoch, tr.state.step
+            );
+        }
+        tr.run(&mut Progress { bar: None })?;
+        let test = tr.evaluate_best(Split::Test)?;
+        (
+            results::rows(&tr.replicas, &tr.state.best, &tr.state.stop_reason, &test),
+            test.n,
+        )
+    });
+    let md = results::markdown(&rows, n_test);
+    println!("{md}");
+    std::fs::write(run_dir.join("results.md"), &md)?;
+    std::fs::write(
+        run_dir.join("results.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    println!("outputs: {}", run_dir.display());
+    Ok(())
+}

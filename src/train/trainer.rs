@@ -1,0 +1,409 @@
+//! The training loop: all replicas jointly on the same batches, validation every epoch,
+//! best-validation weights per replica, checkpoints for exact resume, and the final test
+//! evaluation of each replica's best weights.
+
+use super::checkpoint::{self, Best, Metrics, RunState};
+use super::config::{Replica, TrainConfig};
+use crate::backend::{Backend, Elem};
+use crate::data::Split;
+use crate::data::sampler::{Batch, Sampler};
+use crate::data::store::FeatureStore;
+use crate::error::{Error, Result};
+use crate::model::{self, Grads, Mode, Model, Workspace};
+use crate::train::Adam;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Per-replica sums over a split.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvalResult {
+    pub ce: Vec<f64>,
+    pub l1: Vec<f64>,
+    pub acc: Vec<f64>,
+    /// Clips evaluated.
+    pub n: usize,
+}
+
+/// Workspaces by batch shape (T, B): evaluation batches can differ from training ones.
+pub struct Workspaces<B: Backend> {
+    map: HashMap<(usize, usize), Workspace<B>>,
+}
+
+impl<B: Backend> Default for Workspaces<B> {
+    fn default() -> Self {
+        Workspaces {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<B: Backend> Workspaces<B> {
+    /// The workspace for `m` replicas and a `t x b` batch.
+    pub fn get(
+        &mut self,
+        be: &B,
+        model: &Model<B>,
+        t: usize,
+        b: usize,
+    ) -> Result<&mut Workspace<B>> {
+        if !self.map.contains_key(&(t, b)) {
+            if self.map.len() >= 4 {
+                self.map.clear();
+            }
+            self.map
+                .insert((t, b), Workspace::new(be, &model.spec, model.m(), t, b)?);
+        }
+        Ok(self.map.get_mut(&(t, b)).expect("inserted above"))
+    }
+}
+
+/// Upload a sampler batch.
+fn upload<B: Backend>(be: &B, batch: &Batch) -> Result<(B::Buf, B::IBuf)> {
+    let x: Vec<B::T> = batch.x.iter().map(|&v| B::T::of(v as f64)).collect();
+    Ok((be.upload(&x)?, be.upload_idx(&batch.y)?))
+}
+
+/// Correct predictions per replica (arg-max of the logits, first wins).
+fn correct<B: Backend>(
+    be: &B,
+    logits: &B::Buf,
+    m: usize,
+    b: usize,
+    c: usize,
+    y: &[i32],
+) -> Result<Vec<usize>> {
+    let l = be.download(logits)?;
+    Ok((0..m)
+        .map(|r| {
+            (0..b)
+                .filter(|&i| {
+                    let row = &l[(r * b + i) * c..(r * b + i + 1) * c];
+                    let mut best = 0;
+                    for j in 1..c {
+                        if row[j] > row[best] {
+                            best = j;
+                        }
+                    }
+                    best as i32 == y[i]
+                })
+                .count()
+        })
+        .collect())
+}
+
+/// Evaluate every replica on `split` (dropout off): mean CE, L1 and accuracy over clips.
+pub fn evaluate<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    store: &FeatureStore,
+    split: Split,
+    cfg: &TrainConfig,
+    wss: &mut Workspaces<B>,
+) -> Result<EvalResult> {
+    let m = model.m();
+    let c = model.spec.classes;
+    let sampler = Sampler::eval(store, split, cfg.sampler.clone())?;
+    let mut out = EvalResult {
+        ce: vec![0.0; m],
+        l1: vec![0.0; m],
+        acc: vec![0.0; m],
+        n: 0,
+    };
+    for batch in sampler.epoch(0) {
+        let batch = batch?;
+        let (xb, yb) = upload(be, &batch)?;
+        let ws = wss.get(be, model, batch.t, batch.b)?;
+        let l = model::forward(be, model, ws, &xb, &yb, Mode::Eval)?;
+        let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
+        let bf = batch.b as f64;
+        for (r, &k) in ok.iter().enumerate() {
+            out.ce[r] += l.ce[r] * bf;
+            out.l1[r] += l.l1[r] * bf;
+            out.acc[r] += k as f64;
+        }
+        out.n += batch.b;
+    }
+    let n = out.n.max(1) as f64;
+    for r in 0..m {
+        out.ce[r] /= n;
+        out.l1[r] /= n;
+        out.acc[r] /= n;
+    }
+    Ok(out)
+}
+
+/// Set replica `r`'s slice of every buffer in `bufs` (`[M, numel]` each) to zero.
+fn zero_replica<B: Backend>(be: &B, bufs: &mut [B::Buf], m: usize, r: usize) -> Result<()> {
+    for buf in bufs.iter_mut() {
+        let mut h = be.download(buf)?;
+        let n = h.len() / m;
+        h[r * n..(r + 1) * n].fill(B::T::of(0.0));
+        be.write(buf, &h)?;
+    }
+    Ok(())
+}
+
+/// Which replicas have a non-finite gradient anywhere.
+fn nonfinite_grads<B: Backend>(be: &B, grads: &Grads<B>, m: usize) -> Result<Vec<bool>> {
+    let mut bad = vec![false; m];
+    for g in &grads.bufs {
+        let h = be.download(g)?;
+        let n = h.len() / m;
+        for (r, b) in bad.iter_mut().enumerate() {
+            if !*b && h[r * n..(r + 1) * n].iter().any(|v| !v.f64().is_finite()) {
+                *b = true;
+            }
+        }
+    }
+    Ok(bad)
+}
+
+/// Hooks the caller supplies: progress and per-epoch reporting.
+pub trait Observer {
+    /// Before an epoch of `batches` training batches.
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    /// After each training batch with the mean total loss over active replicas.
+    fn batch_done(&mut self, _epoch: usize, _batch: usize, _mean_loss: f64, _clips_per_s: f64) {}
+    /// After validation, with the epoch's rows (one per replica).
+    fn epoch_done(&mut self, _epoch: usize, _rows: &[Metrics]) {}
+    /// A message worth a line (a replica stopped, a checkpoint problem...).
+    fn note(&mut self, _msg: &str) {}
+}
+
+/// A run in progress.
+pub struct Trainer<'a, B: Backend> {
+    be: &'a B,
+    cfg: &'a TrainConfig,
+    store: &'a FeatureStore,
+    pub replicas: Vec<Replica>,
+    pub model: Model<B>,
+    adam: Adam<B>,
+    grads: Grads<B>,
+    wss: Workspaces<B>,
+    pub state: RunState,
+}
+
+impl<'a, B: Backend> Trainer<'a, B> {
+    /// A fresh run (or, with `resume`, the state of the run's last checkpoint).
+    pub fn new(
+        be: &'a B,
+        cfg: &'a TrainConfig,
+        store: &'a FeatureStore,
+        resume: bool,
+    ) -> Result<Self> {
+        if store.n_mels() != cfg.model.features {
+            return Err(Error::config(
+                "model.features",
+                format!(
+                    "{} but the store has {} mel bands",
+                    cfg.model.features,
+                    store.n_mels()
+                ),
+            ));
+        }
+        if store.class_names().len() != cfg.model.classes {
+            return Err(Error::config(
+                "model.classes",
+                format!(
+                    "{} but the store has {} classes",
+                    cfg.model.classes,
+                    store.class_names().len()
+                ),
+            ));
+        }
+        let replicas = cfg.replicas();
+        let seeds: Vec<u64> = replicas.iter().map(|r| r.seed).collect();
+        let mut model = Model::init(be, cfg.model, &seeds)?;
+        let mut adam = Adam::new(be, &model, cfg.optim.adam)?;
+        let m = replicas.len();
+        let mut state = RunState::new(m);
+        if resume {
+            state = checkpoint::load(be, cfg, &replicas, &mut model, &mut adam)?;
+        }
+        let grads = Grads::new(be, &model)?;
+        Ok(Trainer {
+            be,
+            cfg,
+            store,
+            replicas,
+            model,
+            adam,
+            grads,
+            wss: Workspaces::default(),
+            state,
+        })
+    }
+
+    /// Train until the configured epochs are done (or every replica stopped), writing a
+    /// checkpoint after each epoch; then return.
+    pub fn run(&mut self, obs: &mut dyn Observer) -> Result<()> {
+        let (be, cfg) = (self.be, self.cfg);
+        let m = self.replicas.len();
+        let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
+        let sampler = Sampler::train(self.store, Split::Train, cfg.sampler.clone())?;
+        let n_batches = cfg
+            .optim
+            .max_batches_per_epoch
+            .map_or(sampler.batches_per_epoch(), |c| {
+                c.min(sampler.batches_per_epoch())
+            });
+        if n_batches == 0 {
+            return Err(Error::Data(format!(
+                "the training split has {} clips, fewer than one batch of {}",
+                sampler.len(),
+                cfg.sampler.batch_size
+            )));
+        }
+        let c = cfg.model.classes;
+        while self.state.epoch < cfg.optim.epochs && self.state.active.iter().any(|&a| a) {
+            let epoch = self.state.epoch;
+            let t0 = Instant::now();
+            let lr = cfg.lr_at(epoch);
+            obs.epoch_start(epoch, n_batches);
+            let mut sums = vec![(0.0f64, 0.0f64, 0usize); m];
+            let mut clips = 0usize;
+            for bi in 0..n_batches {
+                let batch = sampler.batch(epoch as u64, bi)?;
+                let (xb, yb) = upload(be, &batch)?;
+                let mode = Mode::Train {
+                    step: self.state.step,
+                };
+                let ws = self.wss.get(be, &self.model, batch.t, batch.b)?;
+                let l = model::forward(be, &self.model, ws, &xb, &yb, mode)?;
+                let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
+                self.grads.zero(be)?;
+                model::backward(
+                    be,
+                    &self.model,
+                    ws,
+                    &xb,
+                    &yb,
+                    mode,
+                    &lambdas,
+                    &mut self.grads,
+                )?;
+                let bad_grad = nonfinite_grads(be, &self.grads, m)?;
+                let total = l.total(&lambdas);
+                let mut lrs = vec![0.0; m];
+                for r in 0..m {
+                    if !self.state.active[r] {
+                        continue;
+                    }
+                    if !total[r].is_finite() || bad_grad[r] {
+                        let why = format!(
+                            "non-finite {} at epoch {epoch}, step {} (ce {}, l1 {})",
+                            if total[r].is_finite() {
+                                "gradient"
+                            } else {
+                                "loss"
+                            },
+                            self.state.step,
+                            l.ce[r],
+                            l.l1[r]
+                        );
+                        obs.note(&format!(
+                            "replica {r} (λ {}, seed {}) stopped: {why}",
+                            self.replicas[r].lambda, self.replicas[r].seed
+                        ));
+                        self.state.stop(r, why);
+                        continue;
+                    }
+                    lrs[r] = lr;
+                    sums[r].0 += l.ce[r];
+                    sums[r].1 += l.l1[r];
+                    sums[r].2 += ok[r];
+                }
+                // stopped replicas: no update (lr 0 and zero gradients keep their moments finite)
+                for r in 0..m {
+                    if !self.state.active[r] {
+                        zero_replica(be, &mut self.grads.bufs, m, r)?;
+                    }
+                }
+                self.adam.update(be, &mut self.model, &self.grads, &lrs)?;
+                self.state.step += 1;
+                clips += batch.b;
+                let act: Vec<f64> = (0..m)
+                    .filter(|&r| self.state.active[r])
+                    .map(|r| total[r])
+                    .collect();
+                let mean = act.iter().sum::<f64>() / act.len().max(1) as f64;
+                obs.batch_done(
+                    epoch,
+                    bi,
+                    mean,
+                    clips as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+                );
+            }
+            let train_s = t0.elapsed().as_secs_f64();
+            let val = evaluate(
+                be,
+                &self.model,
+                self.store,
+                Split::Validation,
+                cfg,
+                &mut self.wss,
+            )?;
+            let mut rows = Vec::with_capacity(m);
+            #[allow(clippy::needless_range_loop)] // r indexes six per-replica arrays
+            for r in 0..m {
+                let nb = n_batches as f64;
+                let row = Metrics {
+                    epoch,
+                    replica: r,
+                    lambda: self.replicas[r].lambda,
+                    seed: self.replicas[r].seed,
+                    lr,
+                    train_ce: sums[r].0 / nb,
+                    train_l1: sums[r].1 / nb,
+                    train_loss: (sums[r].0 + self.replicas[r].lambda * sums[r].1) / nb,
+                    train_acc: sums[r].2 as f64 / (nb * cfg.sampler.batch_size as f64),
+                    val_ce: val.ce[r],
+                    val_l1: val.l1[r],
+                    val_loss: val.ce[r] + self.replicas[r].lambda * val.l1[r],
+                    val_acc: val.acc[r],
+                    active: self.state.active[r],
+                    seconds: train_s,
+                };
+                if self.state.active[r] {
+                    let best = &mut self.state.best[r];
+                    if best.epoch.is_none() || val.acc[r] > best.val_acc {
+                        *best = Best {
+                            epoch: Some(epoch),
+                            val_acc: val.acc[r],
+                            stale: 0,
+                        };
+                        checkpoint::save_best(be, cfg, &self.model, r)?;
+                    } else {
+                        best.stale += 1;
+                        if let Some(p) = cfg.optim.early_stopping
+                            && best.stale >= p
+                        {
+                            self.state
+                                .stop(r, format!("early stopping after epoch {epoch}"));
+                        }
+                    }
+                }
+                rows.push(row);
+            }
+            self.state.metrics.extend(rows.iter().cloned());
+            self.state.epoch += 1;
+            checkpoint::save(
+                be,
+                cfg,
+                &self.replicas,
+                &self.model,
+                &self.adam,
+                &self.state,
+            )?;
+            checkpoint::write_metrics(cfg, &self.state.metrics)?;
+            obs.epoch_done(epoch, &rows);
+        }
+        Ok(())
+    }
+
+    /// Evaluate each replica's best-validation weights on `split`.
+    pub fn evaluate_best(&mut self, split: Split) -> Result<EvalResult> {
+        let best = checkpoint::load_best_model(self.be, self.cfg, &self.replicas, &self.model)?;
+        evaluate(self.be, &best, self.store, split, self.cfg, &mut self.wss)
+    }
+}
