@@ -16,7 +16,10 @@ use recaux::backend::emu::EmuBackend;
 use recaux::backend::kernel::LaunchCfg;
 use recaux::backend::kernel::params::BuggyP;
 
-fn run_all<B: Backend>(be: &B) {
+fn run_all<B: Backend>(be: &B)
+where
+    B::T: recaux::backend::cpu::CellMath,
+{
     ops::relu(be);
     ops::clamp(be);
     ops::dropout(be);

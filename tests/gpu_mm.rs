@@ -10,7 +10,7 @@ mod common;
 mod common_mm;
 
 use common_mm as mm;
-use recaux::backend::cpu::CpuBackend;
+use recaux::backend::cpu::{CellMath, CpuBackend};
 use recaux::backend::cuda::{CudaBackend, cuda_available};
 use recaux::backend::emu::EmuBackend;
 use recaux::backend::{Backend, Elem, LstmShape};
@@ -21,7 +21,10 @@ use recaux::train::{Adam, AdamConfig};
 fn gemm_matches_cpu() {
     all_backends!(gemm_all);
 }
-fn gemm_all<B: Backend>(be: &B) {
+fn gemm_all<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     mm::gemm_all(be)
 }
 
@@ -29,7 +32,10 @@ fn gemm_all<B: Backend>(be: &B) {
 fn bias_grad_matches_cpu_exactly() {
     all_backends!(bias_grad);
 }
-fn bias_grad<B: Backend>(be: &B) {
+fn bias_grad<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     mm::bias_grad(be)
 }
 
@@ -37,7 +43,10 @@ fn bias_grad<B: Backend>(be: &B) {
 fn lstm_matches_cpu() {
     all_backends!(lstm_vs_cpu);
 }
-fn lstm_vs_cpu<B: Backend>(be: &B) {
+fn lstm_vs_cpu<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     mm::lstm_vs_cpu(be)
 }
 
@@ -109,7 +118,10 @@ fn train<B: Backend>(be: &B) -> Run<B::T> {
 /// values (measured deviations are printed). Parameters after Adam: Adam's first steps move a
 /// parameter by about lr·sign(g), so a gradient within rounding of zero may move differently;
 /// f64 1e-12 absolute (no such gradient), f32 lr/10 absolute.
-fn model_step<B: Backend>(be: &B) {
+fn model_step<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     let cpu = CpuBackend::<B::T>::new();
     let got = train(be);
     let want = train(&cpu);

@@ -16,7 +16,7 @@
 #![allow(dead_code)]
 
 use crate::common::{EXACT, Tol, check, data, tv};
-use recaux::backend::cpu::CpuBackend;
+use recaux::backend::cpu::{CellMath, CpuBackend};
 use recaux::backend::{Backend, Elem, GemmSpec, LstmGrads, LstmParams, LstmShape};
 
 /// Max |got - want| (for the report lines the tests print).
@@ -38,7 +38,7 @@ pub const GEMM_SHAPES: &[(usize, usize, usize)] = &[
     (2, 3, 64),
 ];
 
-fn cpu_gemm<T: Elem>(s: &GemmSpec, a: &[T], b: &[T], bias: Option<&[T]>, c0: &[T]) -> Vec<T> {
+fn cpu_gemm<T: CellMath>(s: &GemmSpec, a: &[T], b: &[T], bias: Option<&[T]>, c0: &[T]) -> Vec<T> {
     let cpu = CpuBackend::<T>::new();
     let (ab, bb) = (cpu.upload(a).unwrap(), cpu.upload(b).unwrap());
     let biasb = bias.map(|v| cpu.upload(v).unwrap());
@@ -49,7 +49,10 @@ fn cpu_gemm<T: Elem>(s: &GemmSpec, a: &[T], b: &[T], bias: Option<&[T]>, c0: &[T
 
 /// One gemm variant on `be` against the CPU backend; returns the largest error relative to
 /// the bound's magnitude term.
-pub fn gemm_case<B: Backend>(be: &B, s: &GemmSpec, with_bias: bool, seed: u32) -> f64 {
+pub fn gemm_case<B: Backend>(be: &B, s: &GemmSpec, with_bias: bool, seed: u32) -> f64
+where
+    B::T: CellMath,
+{
     let (mk, kn, mn) = (s.m * s.k, s.k * s.n, s.m * s.n);
     let a = data(if s.a_shared { mk } else { s.batch * mk }, seed);
     let b = data(s.batch * kn, seed + 1);
@@ -111,7 +114,10 @@ const ALL_FLAGS: [u32; 32] = {
 
 /// Transpose / shared-A / accumulate / bias combinations (flag bits 1, 2, 4, 8, 16) on every
 /// shape: all 32 on the odd shapes 7x13x5 and 65x33x17.
-pub fn gemm_all<B: Backend>(be: &B) {
+pub fn gemm_all<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     let mut worst = 0.0f64;
     let mut seed = 100;
     for (q, &(m, n, k)) in GEMM_SHAPES.iter().enumerate() {
@@ -145,7 +151,10 @@ pub fn gemm_all<B: Backend>(be: &B) {
 }
 
 /// bias_grad against the CPU backend, bit-exact (both sum rows in order in f64).
-pub fn bias_grad<B: Backend>(be: &B) {
+pub fn bias_grad<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     for &(batch, rows, cols) in &[(1, 1, 1), (2, 7, 13), (3, 130, 5), (2, 0, 4)] {
         let dy = tv::<B::T>(&data(batch * rows * cols, 7));
         let db0 = tv::<B::T>(&data(batch * cols, 8));
@@ -307,7 +316,10 @@ pub const LSTM_SHAPES: &[LstmShape] = &[
 ];
 
 /// lstm fwd+bwd on `be` against the CPU backend, every output and gradient (dx included).
-pub fn lstm_vs_cpu<B: Backend>(be: &B) {
+pub fn lstm_vs_cpu<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     let cpu = CpuBackend::<B::T>::new();
     let t32 = Tol {
         atol: 2e-5,
@@ -396,7 +408,10 @@ pub fn mm_errors<B: Backend>(be: &B) {
 /// A reduced set for the sanitizer runs (tests/emu_sanitize.rs): a few gemm variants on
 /// tile-edge shapes and bias_grad against the CPU backend (single-threaded at these sizes),
 /// and two LSTM shapes (one with grid-stride loops on emu) run twice.
-pub fn sanitize_cases<B: Backend>(be: &B) {
+pub fn sanitize_cases<B: Backend>(be: &B)
+where
+    B::T: CellMath,
+{
     let mut seed = 9000;
     for &(m, n, k) in &[(65, 33, 17), (1, 70, 20), (3, 4, 0)] {
         for bits in [0u32, 3, 5, 14, 31] {
