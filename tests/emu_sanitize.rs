@@ -8,6 +8,7 @@
 #[allow(unused_macros)]
 #[macro_use]
 mod common;
+mod common_mm;
 
 use common::ops;
 use recaux::backend::Backend;
@@ -15,7 +16,10 @@ use recaux::backend::emu::EmuBackend;
 use recaux::backend::kernel::LaunchCfg;
 use recaux::backend::kernel::params::BuggyP;
 
-fn run_all<B: Backend>(be: &B) {
+fn run_all<B: Backend>(be: &B)
+where
+    B::T: recaux::backend::cpu::CellMath,
+{
     ops::relu(be);
     ops::clamp(be);
     ops::dropout(be);
@@ -25,6 +29,7 @@ fn run_all<B: Backend>(be: &B) {
     ops::adam(be);
     ops::errors(be);
     ops::profile(be);
+    common_mm::sanitize_cases(be);
 }
 
 fn buggy(kernel: &str, threads: u32) -> recaux::Result<()> {

@@ -78,6 +78,10 @@ fn emu_params_sizes_match() {
             "ce_fwd" => size_of::<CeFwdP>(),
             "ce_bwd" => size_of::<CeBwdP>(),
             "adam_step" => size_of::<AdamP>(),
+            "gemm" => size_of::<recaux::backend::kernel::params_mm::GemmP>(),
+            "bias_grad" => size_of::<recaux::backend::kernel::params_mm::BiasGradP>(),
+            "lstm_step_fwd" => size_of::<recaux::backend::kernel::params_mm::LstmStepP>(),
+            "lstm_step_bwd" => size_of::<recaux::backend::kernel::params_mm::LstmStepBwdP>(),
             "buggy_racy_sum" | "buggy_oob_copy" => size_of::<BuggyP>(),
             other => panic!("kernel {other} has no Rust params mirror in this test"),
         };

@@ -9,7 +9,9 @@
 //! cudarc's launch on a stream (`cuda`) or an FFI call into the emu library (`emu`).
 
 pub mod ops;
+mod ops_mm;
 pub mod params;
+pub mod params_mm;
 
 use crate::backend::{Elem, KernelTiming};
 use crate::error::{Error, Result};

@@ -85,12 +85,6 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     }
 }
 
-fn unsupported<X>(what: &str) -> Result<X> {
-    Err(Error::Unsupported(format!(
-        "{what}: kernel not written yet (kernels/gemm.cu, kernels/lstm.cu)"
-    )))
-}
-
 impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
     type T = T;
     type Buf = DevBuf<D, T>;
@@ -177,46 +171,46 @@ impl<T: Elem, D: Device> Backend for KernelBackend<T, D> {
 
     fn gemm(
         &self,
-        _s: &GemmSpec,
-        _a: &Self::Buf,
-        _b: &Self::Buf,
-        _bias: Option<&Self::Buf>,
-        _c: &mut Self::Buf,
+        s: &GemmSpec,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        bias: Option<&Self::Buf>,
+        c: &mut Self::Buf,
     ) -> Result<()> {
-        unsupported("gemm")
+        self.mm_gemm(s, a, b, bias, c)
     }
     fn bias_grad(
         &self,
-        _batch: usize,
-        _rows: usize,
-        _cols: usize,
-        _dy: &Self::Buf,
-        _db: &mut Self::Buf,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        dy: &Self::Buf,
+        db: &mut Self::Buf,
     ) -> Result<()> {
-        unsupported("bias_grad")
+        self.mm_bias_grad(batch, rows, cols, dy, db)
     }
     fn lstm_fwd(
         &self,
-        _s: &LstmShape,
-        _x: &Self::Buf,
-        _p: &LstmParams<Self>,
-        _y: &mut Self::Buf,
-        _saved: &mut Self::Buf,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &mut Self::Buf,
+        saved: &mut Self::Buf,
     ) -> Result<()> {
-        unsupported("lstm_fwd")
+        self.mm_lstm_fwd(s, x, p, y, saved)
     }
     fn lstm_bwd(
         &self,
-        _s: &LstmShape,
-        _x: &Self::Buf,
-        _p: &LstmParams<Self>,
-        _y: &Self::Buf,
-        _saved: &Self::Buf,
-        _dy: &Self::Buf,
-        _dx: Option<&mut Self::Buf>,
-        _g: &mut LstmGrads<Self>,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &Self::Buf,
+        saved: &Self::Buf,
+        dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>,
+        g: &mut LstmGrads<Self>,
     ) -> Result<()> {
-        unsupported("lstm_bwd")
+        self.mm_lstm_bwd(s, x, p, y, saved, dy, dx, g)
     }
 
     fn max_time_fwd(
