@@ -12,7 +12,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn recaux(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_recaux")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recaux"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -20,26 +23,76 @@ fn demo_then_eval_and_export() {
     let out = std::env::temp_dir().join(format!("recaux-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let o = out.to_str().unwrap();
-    let r = recaux(&["demo", "--out", o, "--backend", "cpu", "--clips-per-genre", "6", "--seconds", "3", "--epochs", "2"]);
+    let r = recaux(&[
+        "demo",
+        "--out",
+        o,
+        "--backend",
+        "cpu",
+        "--clips-per-genre",
+        "6",
+        "--seconds",
+        "3",
+        "--epochs",
+        "2",
+    ]);
     let stdout = String::from_utf8_lossy(&r.stdout);
-    assert!(r.status.success(), "demo failed: {}\n{stdout}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        r.status.success(),
+        "demo failed: {}\n{stdout}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     // the table has one row per replica (3 λ x 2 seeds) and the per-λ summary
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("| 10 | 1 |")).count(), 1, "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("| 10 | 1 |"))
+            .count(),
+        1,
+        "{stdout}"
+    );
     assert!(stdout.contains("test acc mean"), "{stdout}");
     let run = out.join("sweep");
-    for f in ["results.md", "metrics.csv", "metrics.jsonl", "checkpoint.safetensors", "plots/test_acc_vs_lambda.png"] {
+    for f in [
+        "results.md",
+        "metrics.csv",
+        "metrics.jsonl",
+        "checkpoint.safetensors",
+        "plots/test_acc_vs_lambda.png",
+    ] {
         assert!(run.join(f).exists(), "{f} missing");
     }
     assert!(std::fs::read_dir(run.join("tensorboard")).unwrap().count() >= 1);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * 6, "header + 2 epochs x 6 replicas");
-    let r = recaux(&["eval", "--run", run.to_str().unwrap(), "--split", "validation"]);
-    assert!(r.status.success(), "eval: {}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 6,
+        "header + 2 epochs x 6 replicas"
+    );
+    let r = recaux(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--split",
+        "validation",
+    ]);
+    assert!(
+        r.status.success(),
+        "eval: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     let r = recaux(&["export", "--run", run.to_str().unwrap()]);
-    assert!(r.status.success(), "export: {}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        r.status.success(),
+        "export: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     let f = TensorFile::open(&run.join("export/lambda_1_seed_0.safetensors")).unwrap();
     assert_eq!(f.names().len(), 22);
-    assert_eq!(f.shape("lstm2.weight_ih_l0_reverse").unwrap(), vec![128, 64]);
+    assert_eq!(
+        f.shape("lstm2.weight_ih_l0_reverse").unwrap(),
+        vec![128, 64]
+    );
 }
 
 #[test]
@@ -48,7 +101,10 @@ fn exported_weights_give_pytorchs_logits() {
     let wf = TensorFile::open(&fx.join("seed32_weights.safetensors")).unwrap();
     let (spec, weights) = interop::load_weights(&wf, true).unwrap();
     let be = CpuBackend::<f32>::new();
-    let host: Vec<Vec<f32>> = weights.iter().map(|w| w.iter().map(|&v| v as f32).collect()).collect();
+    let host: Vec<Vec<f32>> = weights
+        .iter()
+        .map(|w| w.iter().map(|&v| v as f32).collect())
+        .collect();
     let model = Model::from_host(&be, spec, &[0], &host).unwrap();
     let dir = std::env::temp_dir().join(format!("recaux-export-{}", std::process::id()));
     let cfg = TrainConfig {
@@ -70,8 +126,15 @@ fn exported_weights_give_pytorchs_logits() {
     let inp = TensorFile::open(&fx.join("seed32_input.safetensors")).unwrap();
     let batch = interop::load_batch(&inp, &spec2, true).unwrap();
     let out = interop::step(&be, spec2, &w2, &batch, 2.0).unwrap();
-    let want = TensorFile::open(&fx.join("seed32_expected.safetensors")).unwrap().float("logits", None).unwrap().0;
+    let want = TensorFile::open(&fx.join("seed32_expected.safetensors"))
+        .unwrap()
+        .float("logits", None)
+        .unwrap()
+        .0;
     for (g, w) in out.logits.iter().zip(&want) {
-        assert!((*g as f64 - w).abs() <= 1e-5 + 1e-4 * w.abs(), "logit {g} vs torch {w}");
+        assert!(
+            (*g as f64 - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "logit {g} vs torch {w}"
+        );
     }
 }

@@ -200,9 +200,12 @@ fn gradcheck_gemm_ops_on_kernel_backends() {
     fn run<B: Backend<T = f64>>(be: &B) {
         assert_passes(
             &be.name(),
-            &recaux::gradcheck::check_gemm_variants(be).unwrap(),
+            &recaux::gradcheck::check_gemm_variants(be, None).unwrap(),
         );
-        assert_passes(&be.name(), &recaux::gradcheck::check_linear(be).unwrap());
+        assert_passes(
+            &be.name(),
+            &recaux::gradcheck::check_linear(be, None).unwrap(),
+        );
     }
     run(&EmuBackend::<f64>::new().expect("emu backend"));
     match cuda_available() {
@@ -211,9 +214,26 @@ fn gradcheck_gemm_ops_on_kernel_backends() {
     }
 }
 
-/// `recaux gradcheck --backend emu` (and cuda): every op and the whole model. Thousands of
-/// forward passes, each tens of launches; on emu every launch is a round of host threads,
-/// so this takes minutes on 2 cores: run it with `-- --ignored`.
+/// `recaux gradcheck --backend emu` as the CLI runs it: every op and the whole model through
+/// the kernel source, at most 3 elements of every input tensor (every parameter tensor of the
+/// model included) on emu; exhaustively on cuda.
+#[test]
+fn gradcheck_sampled_on_kernel_backends() {
+    fn run<B: Backend<T = f64>>(be: &B, cap: Option<usize>) {
+        let results = recaux::gradcheck::run_all_sampled(be, cap).expect("gradcheck runs");
+        assert_eq!(results.len(), 10, "one row per op plus the model");
+        for r in &results {
+            assert_passes(&be.name(), r);
+        }
+    }
+    run(&EmuBackend::<f64>::new().expect("emu backend"), Some(3));
+    match cuda_available() {
+        Ok(_) => run(&CudaBackend::<f64>::new(0).expect("cuda backend"), None),
+        Err(why) => println!("SKIP cuda: {why}"),
+    }
+}
+
+/// Every element of every input, on emu too (thousands of forward passes: minutes on 2 cores).
 #[test]
 #[ignore = "slow on emu (minutes): cargo test --release --test gpu_mm -- --ignored"]
 fn gradcheck_run_all_on_kernel_backends() {

@@ -279,3 +279,43 @@ fn shipped_configs_parse_and_validate() {
     );
     assert_eq!((seed.optim.lr, seed.optim.lr_decay), (1e-4, 0.97));
 }
+
+#[test]
+fn a_replica_with_non_finite_gradients_stops_alone() {
+    let dir = tmp("nan");
+    let store = make_store(&dir);
+    // λ = 1e300 makes λ/n overflow f32 in the L1 backward: every gradient of that replica is
+    // infinite at the first step.
+    let both = train(
+        &config(&store, &dir, "both", vec![1.0, 1e300], vec![2], 2),
+        false,
+    );
+    assert!(both.state.active[0]);
+    assert!(!both.state.active[1]);
+    let why = both.state.stop_reason[1].clone().unwrap();
+    assert!(why.contains("non-finite gradient"), "{why}");
+    // the healthy replica is untouched: equal to its solo run
+    let solo = train(&config(&store, &dir, "solo", vec![1.0], vec![2], 2), false);
+    let a: Vec<_> = both
+        .state
+        .metrics
+        .iter()
+        .filter(|m| m.replica == 0)
+        .map(|m| (m.train_ce.to_bits(), m.val_acc.to_bits()))
+        .collect();
+    let b: Vec<_> = solo
+        .state
+        .metrics
+        .iter()
+        .map(|m| (m.train_ce.to_bits(), m.val_acc.to_bits()))
+        .collect();
+    assert_eq!(a, b);
+    // the checkpoint holds finite parameters for both replicas and resumes
+    let f = TensorFile::open(&dir.join("both/checkpoint.safetensors")).unwrap();
+    for n in f.names() {
+        assert!(
+            f.float(&n, None).unwrap().0.iter().all(|v| v.is_finite()),
+            "{n} not finite"
+        );
+    }
+}
