@@ -87,6 +87,25 @@ fn demo_then_eval_and_export() {
         "export: {}",
         String::from_utf8_lossy(&r.stderr)
     );
+    let wav = out.join("data/fma_small/000/000002.wav");
+    let r = recaux(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        "--lambda",
+        "1",
+        wav.to_str().unwrap(),
+    ]);
+    let p = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "predict: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        p.contains("λ=1 seed=0:") && p.contains("λ=1 seed=1:") && !p.contains("λ=10"),
+        "{p}"
+    );
     let f = TensorFile::open(&run.join("export/lambda_1_seed_0.safetensors")).unwrap();
     assert_eq!(f.names().len(), 22);
     assert_eq!(

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod gradcheck;
 pub mod info;
 pub mod mel;
+pub mod predict;
 pub mod prepare;
 pub mod run_dir;
 pub mod step;
@@ -49,6 +50,8 @@ enum Cmd {
     Eval(run_dir::EvalArgs),
     /// Write each replica's best weights as PyTorch state_dict safetensors.
     Export(run_dir::ExportArgs),
+    /// Genre probabilities of audio files from a run's best weights.
+    Predict(predict::Args),
 }
 
 /// Parse the arguments, run the command, print an error as one line.
@@ -66,6 +69,7 @@ pub fn main() -> std::process::ExitCode {
         Cmd::Train(a) => train::run(a),
         Cmd::Eval(a) => run_dir::eval(a),
         Cmd::Export(a) => run_dir::export(a),
+        Cmd::Predict(a) => predict::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
