@@ -2,8 +2,12 @@
 //! and `cuda` (when a GPU is usable; otherwise `SKIP cuda: <reason>`), at f32 and f64,
 //! against the CPU backend; a whole training step (model forward/backward + Adam) against
 //! the CPU backend; the f64 finite-difference checks of the gemm ops on the kernel backends
-//! (the whole `gradcheck::run_all` is `#[ignore]`d: minutes on emu); determinism.
+//! (sampled on emu; the exhaustive run is `#[ignore]`d: minutes on emu); determinism.
 //! Tolerances and their reasons: tests/common_mm/mod.rs and below.
+
+#[path = "common/skip.rs"]
+mod skip;
+use skip::skip_notice;
 
 #[macro_use]
 mod common;
@@ -210,7 +214,7 @@ fn gradcheck_gemm_ops_on_kernel_backends() {
     run(&EmuBackend::<f64>::new().expect("emu backend"));
     match cuda_available() {
         Ok(_) => run(&CudaBackend::<f64>::new(0).expect("cuda backend")),
-        Err(why) => println!("SKIP cuda: {why}"),
+        Err(why) => skip_notice(&format!("SKIP cuda: {why}")),
     }
 }
 
@@ -229,7 +233,7 @@ fn gradcheck_sampled_on_kernel_backends() {
     run(&EmuBackend::<f64>::new().expect("emu backend"), Some(3));
     match cuda_available() {
         Ok(_) => run(&CudaBackend::<f64>::new(0).expect("cuda backend"), None),
-        Err(why) => println!("SKIP cuda: {why}"),
+        Err(why) => skip_notice(&format!("SKIP cuda: {why}")),
     }
 }
 
@@ -247,7 +251,7 @@ fn gradcheck_run_all_on_kernel_backends() {
     run(&EmuBackend::<f64>::new().expect("emu backend"));
     match cuda_available() {
         Ok(_) => run(&CudaBackend::<f64>::new(0).expect("cuda backend")),
-        Err(why) => println!("SKIP cuda: {why}"),
+        Err(why) => skip_notice(&format!("SKIP cuda: {why}")),
     }
 }
 

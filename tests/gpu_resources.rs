@@ -2,12 +2,16 @@
 //! memory on any architecture (a spill in a hot kernel is a silent slowdown). Skips, with the
 //! reason printed, only when the binary was built without nvcc.
 
+#[path = "common/skip.rs"]
+mod skip;
+use skip::skip_notice;
+
 use recaux::backend::cuda::embedded;
 
 #[test]
 fn no_kernel_spills_or_uses_local_memory() {
     if !embedded::embedded() {
-        println!("SKIP ptxas report: {}", embedded::STATUS);
+        skip_notice(&format!("SKIP ptxas report: {}", embedded::STATUS));
         return;
     }
     let res = embedded::resources();

@@ -1,8 +1,10 @@
 //! Helpers shared by the kernel tests: data, tolerances, and running one test body on every
 //! usable kernel backend.
+
 #![allow(dead_code)]
 
 pub mod ops;
+pub mod skip;
 pub mod vs_cpu;
 
 use recaux::backend::{Backend, Elem};
@@ -87,7 +89,7 @@ macro_rules! all_backends {
                 $f(&CudaBackend::<f32>::new(0).expect("cuda backend"));
                 $f(&CudaBackend::<f64>::new(0).expect("cuda backend"));
             }
-            Err(why) => println!("SKIP cuda: {why}"),
+            Err(why) => $crate::common::skip::skip_notice(&format!("SKIP cuda: {why}")),
         }
     }};
 }
