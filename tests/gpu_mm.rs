@@ -5,9 +5,7 @@
 //! (sampled on emu; the exhaustive run is `#[ignore]`d: minutes on emu); determinism.
 //! Tolerances and their reasons: tests/common_mm/mod.rs and below.
 
-#[path = "common/skip.rs"]
-mod skip;
-use skip::skip_notice;
+use common::skip::skip_notice;
 
 #[macro_use]
 mod common;
