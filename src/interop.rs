@@ -168,27 +168,17 @@ pub fn step_writer<T: Elem>(
     out: &StepOutput<T>,
 ) -> TensorWriter {
     let mut w = TensorWriter::new();
-    let put = |w: &mut TensorWriter, name: &str, shape: &[usize], v: &[T]| {
-        if T::DTYPE == "f32" {
-            let d: Vec<f32> = v.iter().map(|x| x.f64() as f32).collect();
-            w.f32(name, shape, &d);
-        } else {
-            let d: Vec<f64> = v.iter().map(|x| x.f64()).collect();
-            w.f64(name, shape, &d);
-        }
-    };
-    put(&mut w, "logits", &[b, spec.classes], &out.logits);
-    put(
-        &mut w,
+    w.elems("logits", &[b, spec.classes], &out.logits);
+    w.elems(
         "reconstruction",
         &[b, t, spec.features],
         &out.reconstruction,
     );
-    put(&mut w, "loss", &[], &[T::of(out.loss)]);
-    put(&mut w, "loss_ce", &[], &[T::of(out.loss_ce)]);
-    put(&mut w, "loss_l1", &[], &[T::of(out.loss_l1)]);
+    w.elems("loss", &[], &[T::of(out.loss)]);
+    w.elems("loss_ce", &[], &[T::of(out.loss_ce)]);
+    w.elems("loss_l1", &[], &[T::of(out.loss_l1)]);
     for (ps, g) in spec.params().iter().zip(&out.grads) {
-        put(&mut w, &format!("grad.{}", ps.name), &ps.shape, g);
+        w.elems(&format!("grad.{}", ps.name), &ps.shape, g);
     }
     w.meta(
         "producer",

@@ -166,6 +166,21 @@ impl TensorWriter {
             .insert(name.into(), (Dtype::F64, shape.to_vec(), bytes));
         self
     }
+    /// Add a tensor of the backend element type `T`, stored as F32 or F64 to match it.
+    pub fn elems<T: crate::backend::Elem>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        v: &[T],
+    ) -> &mut Self {
+        if T::DTYPE == "f32" {
+            let d: Vec<f32> = v.iter().map(|x| x.f64() as f32).collect();
+            self.f32(name, shape, &d)
+        } else {
+            let d: Vec<f64> = v.iter().map(|x| x.f64()).collect();
+            self.f64(name, shape, &d)
+        }
+    }
     /// Add an I64 tensor.
     pub fn i64(&mut self, name: &str, shape: &[usize], data: &[i64]) -> &mut Self {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());

@@ -61,3 +61,27 @@ macro_rules! with_backend {
         }
     }};
 }
+
+impl From<BackendChoice> for crate::train::config::BackendName {
+    fn from(b: BackendChoice) -> Self {
+        use crate::train::config::BackendName as N;
+        match b {
+            BackendChoice::Auto => N::Auto,
+            BackendChoice::Cpu => N::Cpu,
+            BackendChoice::Cuda => N::Cuda,
+            BackendChoice::Emu => N::Emu,
+        }
+    }
+}
+
+impl From<crate::train::config::BackendName> for BackendChoice {
+    fn from(b: crate::train::config::BackendName) -> Self {
+        use crate::train::config::BackendName as N;
+        match b {
+            N::Auto => BackendChoice::Auto,
+            N::Cpu => BackendChoice::Cpu,
+            N::Cuda => BackendChoice::Cuda,
+            N::Emu => BackendChoice::Emu,
+        }
+    }
+}

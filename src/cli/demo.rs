@@ -8,7 +8,7 @@ use crate::data::prepare::{OnError, PrepareOptions, prepare};
 use crate::data::split::SplitMethod;
 use crate::data::synth::{SynthConfig, synth};
 use crate::train::TrainConfig;
-use crate::train::config::{BackendName, parse_yaml};
+use crate::train::config::parse_yaml;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -100,12 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.optim.epochs = e;
     }
     if let Some(b) = args.backend {
-        cfg.backend = match b {
-            BackendChoice::Auto => BackendName::Auto,
-            BackendChoice::Cpu => BackendName::Cpu,
-            BackendChoice::Cuda => BackendName::Cuda,
-            BackendChoice::Emu => BackendName::Emu,
-        };
+        cfg.backend = b.into();
     }
     cfg.validate()?;
     eprintln!(

@@ -5,7 +5,6 @@ use super::backend_arg::BackendChoice;
 use crate::data::Split;
 use crate::data::store::FeatureStore;
 use crate::train::checkpoint::Metrics;
-use crate::train::config::BackendName;
 use crate::train::trainer::{Observer, Trainer};
 use crate::train::{TrainConfig, results};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -65,12 +64,7 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
         cfg.optim.max_batches_per_epoch = Some(b);
     }
     if let Some(b) = args.backend {
-        cfg.backend = match b {
-            BackendChoice::Auto => BackendName::Auto,
-            BackendChoice::Cpu => BackendName::Cpu,
-            BackendChoice::Cuda => BackendName::Cuda,
-            BackendChoice::Emu => BackendName::Emu,
-        };
+        cfg.backend = b.into();
     }
     cfg.validate()?;
     Ok(cfg)
@@ -124,15 +118,6 @@ impl Observer for Progress {
     }
 }
 
-fn backend_choice(b: BackendName) -> BackendChoice {
-    match b {
-        BackendName::Auto => BackendChoice::Auto,
-        BackendName::Cpu => BackendChoice::Cpu,
-        BackendName::Cuda => BackendChoice::Cuda,
-        BackendName::Emu => BackendChoice::Emu,
-    }
-}
-
 /// Run the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = resolve_config(&args)?;
@@ -160,7 +145,7 @@ pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
         store.indices(Split::Test).len(),
         cfg.optim.epochs
     );
-    let rows = crate::with_backend!(backend_choice(cfg.backend), f32, |be| {
+    let rows = crate::with_backend!(BackendChoice::from(cfg.backend), f32, |be| {
         let mut tr = Trainer::new(&be, cfg, &store, resume)?;
         if resume {
             eprintln!(

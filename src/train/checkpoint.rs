@@ -84,16 +84,6 @@ impl RunState {
     }
 }
 
-fn put<T: Elem>(w: &mut TensorWriter, name: &str, shape: &[usize], v: &[T]) {
-    if T::DTYPE == "f32" {
-        let d: Vec<f32> = v.iter().map(|x| x.f64() as f32).collect();
-        w.f32(name, shape, &d);
-    } else {
-        let d: Vec<f64> = v.iter().map(|x| x.f64()).collect();
-        w.f64(name, shape, &d);
-    }
-}
-
 fn get<T: Elem>(f: &TensorFile, name: &str, shape: &[usize]) -> Result<Vec<T>> {
     Ok(f.float(name, Some(shape))?
         .0
@@ -128,20 +118,17 @@ pub fn save<B: Backend>(
     for (k, ps) in model.spec.params().iter().enumerate() {
         let mut shape = vec![m];
         shape.extend(&ps.shape);
-        put(
-            &mut w,
+        w.elems(
             &format!("param.{}", ps.name),
             &shape,
             &be.download(&model.params[k])?,
         );
-        put(
-            &mut w,
+        w.elems(
             &format!("adam_m.{}", ps.name),
             &shape,
             &be.download(&adam.m[k])?,
         );
-        put(
-            &mut w,
+        w.elems(
             &format!("adam_v.{}", ps.name),
             &shape,
             &be.download(&adam.v[k])?,
