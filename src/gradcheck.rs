@@ -397,36 +397,21 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Che
         .iter()
         .map(|v| dr.uniform(v.len(), -1.0, 1.0))
         .collect();
-    let fwd = |xs: &[Vec<f64>]| -> Result<Vec<f64>> {
+    // uploads the nine inputs and runs the layer: (inputs, y, saved)
+    let run = |xs: &[Vec<f64>]| -> Result<LstmRun<B>> {
         let bufs = xs
             .iter()
             .map(|v| be.upload(v))
             .collect::<Result<Vec<_>>>()?;
-        let p = LstmParams {
-            w_ih: [&bufs[1], &bufs[5]],
-            w_hh: [&bufs[2], &bufs[6]],
-            b_ih: [&bufs[3], &bufs[7]],
-            b_hh: [&bufs[4], &bufs[8]],
-        };
         let mut y = be.alloc(s.y_len())?;
         let mut saved = be.alloc(s.saved_len())?;
-        be.lstm_fwd(&s, &bufs[0], &p, &mut y, &mut saved)?;
-        be.download(&y)
+        be.lstm_fwd(&s, &bufs[0], &lstm_params(&bufs), &mut y, &mut saved)?;
+        Ok((bufs, y, saved))
     };
+    let fwd = |xs: &[Vec<f64>]| -> Result<Vec<f64>> { be.download(&run(xs)?.1) };
     let bwd = |xs: &[Vec<f64>], w: &[f64]| -> Result<Vec<Vec<f64>>> {
-        let bufs = xs
-            .iter()
-            .map(|v| be.upload(v))
-            .collect::<Result<Vec<_>>>()?;
-        let p = LstmParams {
-            w_ih: [&bufs[1], &bufs[5]],
-            w_hh: [&bufs[2], &bufs[6]],
-            b_ih: [&bufs[3], &bufs[7]],
-            b_hh: [&bufs[4], &bufs[8]],
-        };
-        let mut y = be.alloc(s.y_len())?;
-        let mut saved = be.alloc(s.saved_len())?;
-        be.lstm_fwd(&s, &bufs[0], &p, &mut y, &mut saved)?;
+        let (bufs, y, saved) = run(xs)?;
+        let p = lstm_params(&bufs);
         let dy = be.upload(w)?;
         let mut g = pre
             .iter()
@@ -456,6 +441,23 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Che
         &bwd,
         cap,
     )
+}
+
+/// A layer run of the check: its uploaded inputs, output y and saved state.
+type LstmRun<B> = (
+    Vec<<B as Backend>::Buf>,
+    <B as Backend>::Buf,
+    <B as Backend>::Buf,
+);
+
+/// The layer's parameters among the check's inputs `[x, then per direction W_ih, W_hh, b_ih, b_hh]`.
+fn lstm_params<B: Backend>(bufs: &[B::Buf]) -> LstmParams<'_, B> {
+    LstmParams {
+        w_ih: [&bufs[1], &bufs[5]],
+        w_hh: [&bufs[2], &bufs[6]],
+        b_ih: [&bufs[3], &bufs[7]],
+        b_hh: [&bufs[4], &bufs[8]],
+    }
 }
 
 /// Max over time: values on a grid with gaps >= 0.01 (no ties), shuffled over time.
