@@ -46,13 +46,23 @@ typedef unsigned int u32;
     RECAUX_KERNEL(base##_f32, ParamsT<float>, body<float>) \
     RECAUX_KERNEL(base##_f64, ParamsT<double>, body<double>)
 
-// Dynamic shared memory (the launch's shared_bytes), 16-byte aligned.
+// Static shared memory: RX_SHARED(float, buf, [16][33]) declares `__shared__ float buf[16][33]`
+// (128-byte aligned). Under emu a static array that the launcher fills with 0xFF bytes (NaN in
+// every float format) before every block, so a read before write shows up in a test.
+#ifdef RECAUX_EMU
+#define RX_SHARED(T, name, dims) static T(&name) dims = ::recaux_emu::shared_static<T dims>([] {})
+#else
+#define RX_SHARED(T, name, dims) __shared__ __align__(128) T name dims
+#endif
+
+// Dynamic shared memory (the launch's shared_bytes), 128-byte aligned; under emu poisoned like
+// RX_SHARED before every block.
 template <class T>
 __device__ __forceinline__ T* rx_dyn_shared() {
 #ifdef RECAUX_EMU
     return reinterpret_cast<T*>(::recaux_emu::g_dyn_shared);
 #else
-    extern __shared__ __align__(16) unsigned char rx_dyn_smem[];
+    extern __shared__ __align__(128) unsigned char rx_dyn_smem[];
     return reinterpret_cast<T*>(rx_dyn_smem);
 #endif
 }
@@ -114,7 +124,7 @@ __device__ __forceinline__ void rx_dropout_words(u64 seed, u64 step, u32 tensor,
 // blockDim.x must be a multiple of 32 and at most 1024.
 template <class A>
 __device__ __forceinline__ A rx_block_sum(A v) {
-    __shared__ A warp_sums[32];
+    RX_SHARED(A, warp_sums, [32]);
     const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);

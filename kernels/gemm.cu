@@ -45,8 +45,8 @@ struct GemmP {
 
 template <class T>
 __device__ void gemm(const GemmP<T>& p) {
-    __shared__ T sa[GEMM_BK][GEMM_BM + 1];
-    __shared__ T sb[GEMM_BK][GEMM_BN + 1];
+    RX_SHARED(T, sa, [GEMM_BK][GEMM_BM + 1]);
+    RX_SHARED(T, sb, [GEMM_BK][GEMM_BN + 1]);
     const int tid = threadIdx.x;
     const int tx = tid % 8, ty = tid / 8;
     const i64 tiles_m = (p.m + GEMM_BM - 1) / GEMM_BM;

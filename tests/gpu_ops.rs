@@ -54,6 +54,25 @@ fn profiling_hook() {
     all_backends!(profile);
 }
 
+/// The params sizes of the tensor-core kernels (params_tc.rs).
+fn tc_params_size(base: &str) -> Option<usize> {
+    use recaux::backend::kernel::params_tc::*;
+    use std::mem::size_of;
+    Some(match base {
+        "gemm_tc_nn" | "gemm_tc_nt" | "gemm_tc_tn" | "gemm_tc_tt" => size_of::<GemmTcP>(),
+        "gemm_tc_reduce" => size_of::<GemmTcReduceP>(),
+        "colsum_part" => size_of::<ColsumPartP>(),
+        "colsum_finish" => size_of::<ColsumFinishP>(),
+        "lstm_persist_fwd_f16" | "lstm_persist_fwd_bf16" => size_of::<LstmPersistP>(),
+        "lstm_persist_bwd_f16" | "lstm_persist_bwd_bf16" => size_of::<LstmPersistBwdP>(),
+        "tc_convert" => size_of::<TcConvertP>(),
+        "tc_mma_probe" => size_of::<TcMmaProbeP>(),
+        "tc_smem_probe" => size_of::<TcSmemProbeP>(),
+        "tc_cp_async_probe" => size_of::<TcCpAsyncProbeP>(),
+        _ => return None,
+    })
+}
+
 /// Every kernel in the emu library has a Rust params mirror of the same size.
 #[test]
 fn emu_params_sizes_match() {
@@ -83,6 +102,7 @@ fn emu_params_sizes_match() {
             "lstm_step_fwd" => size_of::<recaux::backend::kernel::params_mm::LstmStepP>(),
             "lstm_step_bwd" => size_of::<recaux::backend::kernel::params_mm::LstmStepBwdP>(),
             "buggy_racy_sum" | "buggy_oob_copy" => size_of::<BuggyP>(),
+            _ if tc_params_size(base).is_some() => tc_params_size(base).unwrap_or(0),
             other => panic!("kernel {other} has no Rust params mirror in this test"),
         };
         assert_eq!(emu::params_size(&name), Some(want), "{name}");

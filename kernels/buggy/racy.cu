@@ -9,7 +9,7 @@ struct BuggyP {
     i64 n;
 };
 __device__ void buggy_racy_sum(const BuggyP& p) {
-    __shared__ float buf[256];
+    RX_SHARED(float, buf, [256]);
     buf[threadIdx.x] = threadIdx.x < p.n ? p.x[threadIdx.x] : 0.0f;
     // __syncthreads();  <- missing on purpose
     if (threadIdx.x == 0) {

@@ -5,19 +5,26 @@
 //
 // Kernels register themselves by name (RECAUX_KERNEL in common.cuh) with their params size;
 // Rust calls `recaux_emu_launch(name, grid, block, shared_bytes, params, size, err, errlen)`.
-// Launches are serialised by one mutex: `__shared__` arrays are statics, so two launches of the
-// same kernel must not overlap. Everything synchronises through std::mutex/condition_variable,
+// Launches are serialised by one mutex: static shared memory (RX_SHARED) is a static per kernel,
+// so two launches must not overlap. Before every block, thread 0 fills the dynamic and every
+// registered static shared memory region with 0xFF bytes (a NaN in every float format) so that
+// a read before write gives NaN or garbage in a test instead of a zero that hides it. Kernel
+// faults (recaux_emu::fault: misaligned tensor-core / async-copy addresses, copies never waited
+// for) make the launch return an error. Everything synchronises through std::mutex/condition_variable,
 // which ThreadSanitizer understands, so a report under TSan is a race in a kernel.
 #pragma once
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "shim.h"
+#include "tc.h"
 
 namespace recaux_emu {
 
@@ -77,6 +84,48 @@ inline unsigned g_nthreads = 0;
 inline thread_local unsigned t_linear = 0;
 
 inline void sync_block() { g_block_barrier.wait(); }
+
+// ---- shared memory poison and kernel faults --------------------------------------------------
+
+struct SharedRegion {
+    unsigned char* p;
+    size_t bytes;
+};
+inline std::mutex g_shared_mutex;
+inline std::vector<SharedRegion> g_shared_regions;
+inline constexpr unsigned char kPoison = 0xFF;
+
+inline void register_shared(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> l(g_shared_mutex);
+    g_shared_regions.push_back(SharedRegion{static_cast<unsigned char*>(p), bytes});
+    // First use happens inside a block: poison now, the launcher does it before later blocks.
+    std::memset(p, kPoison, bytes);
+}
+
+inline bool in_shared(const void* p, size_t bytes) {
+    const unsigned char* c = static_cast<const unsigned char*>(p);
+    if (g_dyn_shared && c >= g_dyn_shared && c + bytes <= g_dyn_shared + g_dyn_shared_bytes)
+        return true;
+    std::lock_guard<std::mutex> l(g_shared_mutex);
+    for (const SharedRegion& r : g_shared_regions)
+        if (c >= r.p && c + bytes <= r.p + r.bytes) return true;
+    return false;
+}
+
+// Called by thread 0 of the block between blocks (the other threads wait at a barrier).
+inline void poison_shared() {
+    if (g_dyn_shared) std::memset(g_dyn_shared, kPoison, g_dyn_shared_bytes);
+    std::lock_guard<std::mutex> l(g_shared_mutex);
+    for (const SharedRegion& r : g_shared_regions) std::memset(r.p, kPoison, r.bytes);
+}
+
+inline std::mutex g_fault_mutex;
+inline std::string g_fault;
+
+inline void fault(const char* msg) {
+    std::lock_guard<std::mutex> l(g_fault_mutex);
+    if (g_fault.empty()) g_fault = msg;
+}
 inline unsigned lane_id() { return t_linear % kWarp; }
 inline void sync_warp() { g_warp_barrier[t_linear / kWarp].wait(); }
 
@@ -153,7 +202,11 @@ class Pool {
             for (unsigned y = 0; y < g.y; ++y)
                 for (unsigned x = 0; x < g.x; ++x) {
                     t_block_idx = uint3{x, y, z};
+                    // A fresh block sees poison, not the previous block's shared memory.
+                    if (tid == 0) poison_shared();
+                    g_block_barrier.wait();
                     job.fn(job.params);
+                    cp_async_block_end();
                     // The next block reuses the statics standing in for shared memory.
                     g_block_barrier.wait();
                 }
@@ -216,14 +269,32 @@ int recaux_emu_launch(const char* name, const unsigned* grid, const unsigned* bl
         set_err(err, errlen, "invalid launch configuration (empty grid or block > 1024)", name);
         return 1;
     }
+    if (shared_bytes > 227u * 1024u) {
+        set_err(err, errlen, "more dynamic shared memory than any GPU gives a block (227 KiB)",
+                name);
+        return 1;
+    }
     std::lock_guard<std::mutex> launch_lock(g_launch_mutex);
     static Pool pool;
-    // 16-byte aligned dynamic shared memory, like CUDA's.
-    std::unique_ptr<long double[]> dyn(
-        shared_bytes ? new long double[(shared_bytes + sizeof(long double) - 1) /
-                                       sizeof(long double)]()
+    // 128-byte aligned dynamic shared memory, as kernels/common.cuh declares it (poisoned
+    // before every block).
+    struct FreeAligned {
+        void operator()(unsigned char* p) const { std::free(p); }
+    };
+    std::unique_ptr<unsigned char, FreeAligned> dyn(
+        shared_bytes ? static_cast<unsigned char*>(
+                           std::aligned_alloc(128, (shared_bytes + 127) / 128 * 128))
                      : nullptr);
-    g_dyn_shared = reinterpret_cast<unsigned char*>(dyn.get());
+    if (shared_bytes && !dyn) {
+        set_err(err, errlen, "cannot allocate the dynamic shared memory", name);
+        return 1;
+    }
+    g_dyn_shared = dyn.get();
+    g_dyn_shared_bytes = shared_bytes;
+    {
+        std::lock_guard<std::mutex> l(g_fault_mutex);
+        g_fault.clear();
+    }
     g_block_dim = dim3{block[0], block[1], block[2]};
     g_grid_dim = dim3{grid[0], grid[1], grid[2]};
     g_nthreads = (unsigned)nthreads;
@@ -240,6 +311,12 @@ int recaux_emu_launch(const char* name, const unsigned* grid, const unsigned* bl
     job.nthreads = (unsigned)nthreads;
     pool.run(job);
     g_dyn_shared = nullptr;
+    g_dyn_shared_bytes = 0;
+    std::lock_guard<std::mutex> l(g_fault_mutex);
+    if (!g_fault.empty()) {
+        set_err(err, errlen, g_fault.c_str(), name);
+        return 1;
+    }
     return 0;
 }
 }

@@ -6,8 +6,11 @@
 // Mapping:
 // - threadIdx / blockIdx are per-host-thread (thread_local); blockDim / gridDim are set once per
 //   launch before the workers start.
-// - __shared__ is `static`: blocks run one after another, so one static array per kernel
-//   instantiation stands in for the block's shared memory.
+// - Static shared memory is declared with RX_SHARED(T, name, dims) (common.cuh): under emu a
+//   static array per declaration site and kernel instantiation (blocks run one after another),
+//   registered on first use so that the launcher can fill it with a poison pattern (0xFF bytes:
+//   NaN in every float format) before every block, like the dynamic shared memory. A plain
+//   `__shared__` does not compile under emu (it could not be poisoned).
 // - __syncthreads() is a barrier over the block's host threads; warp shuffles go through a
 //   per-warp exchange array between two per-warp barriers.
 // Rules this imposes on kernels (CUDA requires them too): every thread of a block reaches every
@@ -33,6 +36,25 @@ inline thread_local uint3 t_block_idx{0, 0, 0};
 inline dim3 g_block_dim;
 inline dim3 g_grid_dim;
 inline unsigned char* g_dyn_shared = nullptr;
+inline size_t g_dyn_shared_bytes = 0;
+
+// Reports a kernel fault (a misuse the GPU would fault on or leave undefined: misaligned
+// tensor-core or async-copy address, cp.async without a wait...). The first message of a
+// launch is kept and the launch returns it as an error; the kernel goes on (no deadlock).
+void fault(const char* msg);
+
+// Static shared memory (RX_SHARED): one storage per (declaration site, kernel instantiation),
+// registered on first use for the per-block poison fill (kernels/emu/runtime.h).
+void register_shared(void* p, size_t bytes);
+// Whether [p, p + bytes) lies inside the dynamic or a registered static shared memory region.
+bool in_shared(const void* p, size_t bytes);
+template <class X, class Tag>
+inline X& shared_static(Tag) {
+    alignas(128) static X storage;
+    static const bool registered = (register_shared(&storage, sizeof(X)), true);
+    (void)registered;
+    return storage;
+}
 
 void sync_block();
 void sync_warp();
@@ -63,7 +85,8 @@ inline T shfl_from(T v, int src) {
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+// Use RX_SHARED (common.cuh) for static shared memory: the emu poisons it before each block.
+#define __shared__ __shared___is_not_poisoned_under_emu_use_RX_SHARED
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
 

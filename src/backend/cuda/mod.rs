@@ -272,6 +272,23 @@ impl Device for CudaDevice {
             .bind_to_thread()
             .map_err(|e| cuda_err("bind context", e))?;
         let f = self.function(name)?;
+        if cfg.shared_bytes > 48 * 1024 {
+            // Dynamic shared memory above 48 KiB must be opted into per function.
+            // SAFETY: `f` is a function of this context's module (bound above).
+            unsafe {
+                result::function::set_function_attribute(
+                    f,
+                    sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    cfg.shared_bytes as i32,
+                )
+            }
+            .map_err(|e| {
+                cuda_err(
+                    &format!("`{name}`: {} bytes of dynamic shared memory", cfg.shared_bytes),
+                    e,
+                )
+            })?;
+        }
         let mut prof = self.lock_prof();
         let events = if prof.on {
             let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);

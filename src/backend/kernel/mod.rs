@@ -8,10 +8,21 @@
 //! as suffix (`relu_fwd_f32`). A [`Device`] supplies memory and the last step of a launch:
 //! cudarc's launch on a stream (`cuda`) or an FFI call into the emu library (`emu`).
 
+mod gemm_tc;
+mod lstm_persist;
 pub mod ops;
 mod ops_mm;
 pub mod params;
 pub mod params_mm;
+pub mod params_tc;
+mod tc_probe;
+
+pub use gemm_tc::{GemmKernel, tc_splits};
+pub use lstm_persist::{
+    LstmKernel, PERSIST_MAX_H, RecPrecision, persist_bwd_smem, persist_fwd_smem,
+    persist_supported,
+};
+pub use tc_probe::{Conversions, SmemProbe, TcOp};
 
 use crate::backend::{Elem, KernelTiming};
 use crate::error::{Error, Result};

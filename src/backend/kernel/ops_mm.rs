@@ -53,17 +53,17 @@ pub(crate) struct GemmCall {
 }
 
 impl<T: Elem, D: Device> KernelBackend<T, D> {
-    fn mm_err(&self, msg: String) -> Error {
+    pub(crate) fn mm_err(&self, msg: String) -> Error {
         Error::shape(format!("{}: {msg}", self.dev.name()))
     }
 
     /// The address of element `off` of `buf`.
-    fn at(&self, buf: &DevBuf<D, T>, off: usize) -> u64 {
+    pub(crate) fn at(&self, buf: &DevBuf<D, T>, off: usize) -> u64 {
         self.ptr(buf) + (off * std::mem::size_of::<T>()) as u64
     }
 
     /// A dense view of `buf` from element `off`: row stride `ld`, batch stride `stride`.
-    fn view(&self, buf: &DevBuf<D, T>, off: usize, ld: usize, stride: usize) -> View {
+    pub(crate) fn view(&self, buf: &DevBuf<D, T>, off: usize, ld: usize, stride: usize) -> View {
         View {
             ptr: self.at(buf, off),
             ld,
@@ -122,7 +122,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     /// Column sums `db[r, j] (+ db2[r, j]) += sum_i dy[r, i, j]`, dy rows of stride `ld`,
     /// batch stride `rows * ld`.
     #[allow(clippy::too_many_arguments)]
-    fn colsum_call(
+    pub(crate) fn colsum_call(
         &self,
         batch: usize,
         rows: usize,
@@ -160,6 +160,19 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         bias: Option<&DevBuf<D, T>>,
         c: &mut DevBuf<D, T>,
     ) -> Result<()> {
+        let g = self.gemm_spec_call(s, a, b, bias, c)?;
+        self.gemm_call(&g)
+    }
+
+    /// The [`GemmCall`] of a [`GemmSpec`] on dense buffers, after checking their lengths.
+    pub(crate) fn gemm_spec_call(
+        &self,
+        s: &GemmSpec,
+        a: &DevBuf<D, T>,
+        b: &DevBuf<D, T>,
+        bias: Option<&DevBuf<D, T>>,
+        c: &DevBuf<D, T>,
+    ) -> Result<GemmCall> {
         let (mk, kn, mn) = (s.m * s.k, s.k * s.n, s.m * s.n);
         check_len(
             self,
@@ -172,7 +185,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         if let Some(bias) = bias {
             check_len(self, bias, s.batch * s.n, "gemm bias")?;
         }
-        let g = GemmCall {
+        Ok(GemmCall {
             batch: s.batch,
             m: s.m,
             n: s.n,
@@ -190,8 +203,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             c: self.view(c, 0, s.n, mn),
             bias: bias.map(|bb| self.view(bb, 0, s.n, s.n)),
             bias2: None,
-        };
-        self.gemm_call(&g)
+        })
     }
 
     /// [`Backend::bias_grad`].
@@ -221,6 +233,51 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         Ok(())
     }
 
+    /// The shape checks of an LSTM forward pass.
+    pub(crate) fn check_lstm_fwd(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &DevBuf<D, T>,
+        saved: &DevBuf<D, T>,
+    ) -> Result<()> {
+        self.check_lstm(s, p)?;
+        check_len(self, x, s.x_len(), "lstm x")?;
+        check_len(self, y, s.y_len(), "lstm y")?;
+        check_len(self, saved, s.saved_len(), "lstm saved")
+    }
+
+    /// The shape checks of an LSTM backward pass.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn check_lstm_bwd(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &DevBuf<D, T>,
+        saved: &DevBuf<D, T>,
+        dy: &DevBuf<D, T>,
+        dx: Option<&DevBuf<D, T>>,
+        gr: &LstmGrads<Self>,
+    ) -> Result<()> {
+            self.check_lstm(s, p)?;
+            check_len(self, x, s.x_len(), "lstm x")?;
+            check_len(self, y, s.y_len(), "lstm y")?;
+            check_len(self, dy, s.y_len(), "lstm dy")?;
+            check_len(self, saved, s.saved_len(), "lstm saved")?;
+            for d in 0..2 {
+                check_len(self, gr.w_ih[d], s.m * 4 * s.h * s.i, "lstm dw_ih")?;
+                check_len(self, gr.w_hh[d], s.m * 4 * s.h * s.h, "lstm dw_hh")?;
+                check_len(self, gr.b_ih[d], s.m * 4 * s.h, "lstm db_ih")?;
+                check_len(self, gr.b_hh[d], s.m * 4 * s.h, "lstm db_hh")?;
+            }
+            if let Some(dx) = dx {
+                check_len(self, dx, s.x_len(), "lstm dx")?;
+            }
+        Ok(())
+    }
+
     /// Grid of a step launch: cells of an item in x, items (2M) in y.
     fn step_cfg(&self, s: &LstmShape) -> LaunchCfg {
         let cells = s.b * s.h;
@@ -245,10 +302,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         y: &mut DevBuf<D, T>,
         saved: &mut DevBuf<D, T>,
     ) -> Result<()> {
-        self.check_lstm(s, p)?;
-        check_len(self, x, s.x_len(), "lstm x")?;
-        check_len(self, y, s.y_len(), "lstm y")?;
-        check_len(self, saved, s.saved_len(), "lstm saved")?;
+        self.check_lstm_fwd(s, x, p, y, saved)?;
         if s.h == 0 {
             return Ok(());
         }
@@ -307,20 +361,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         dx: Option<&mut DevBuf<D, T>>,
         gr: &mut LstmGrads<Self>,
     ) -> Result<()> {
-        self.check_lstm(s, p)?;
-        check_len(self, x, s.x_len(), "lstm x")?;
-        check_len(self, y, s.y_len(), "lstm y")?;
-        check_len(self, dy, s.y_len(), "lstm dy")?;
-        check_len(self, saved, s.saved_len(), "lstm saved")?;
-        for d in 0..2 {
-            check_len(self, gr.w_ih[d], s.m * 4 * s.h * s.i, "lstm dw_ih")?;
-            check_len(self, gr.w_hh[d], s.m * 4 * s.h * s.h, "lstm dw_hh")?;
-            check_len(self, gr.b_ih[d], s.m * 4 * s.h, "lstm db_ih")?;
-            check_len(self, gr.b_hh[d], s.m * 4 * s.h, "lstm db_hh")?;
-        }
-        if let Some(dx) = dx.as_deref() {
-            check_len(self, dx, s.x_len(), "lstm dx")?;
-        }
+        self.check_lstm_bwd(s, x, p, y, saved, dy, dx.as_deref(), gr)?;
         if s.h == 0 {
             return Ok(());
         }

@@ -1,0 +1,288 @@
+//! The fast LSTM layer: kernels/lstm_persist.cu (one launch per pass for every replica, both
+//! directions and all steps, W_hh in registers as tensor-core fragments) around tensor-core
+//! GEMMs (gemm_tc.rs) for the input projection and the weight gradients.
+//!
+//! [`KernelBackend::lstm_fwd_fast`] / [`KernelBackend::lstm_bwd_fast`] take the arguments of
+//! [`Backend::lstm_fwd`](crate::backend::Backend::lstm_fwd) /
+//! [`Backend::lstm_bwd`](crate::backend::Backend::lstm_bwd) plus a [`RecPrecision`], and say
+//! which recurrence ran ([`LstmKernel`]): shapes the persistent kernels do not cover (f64,
+//! H not a multiple of 16, H above 128) run the per-step kernels of lstm.cu instead, with
+//! their exact f32/f64 arithmetic. Both paths read and write the same `y`, `saved` and
+//! gradient layouts, so a forward of one may be followed by the backward of the other.
+//!
+//! Why f32 (exact) stays on the per-step kernels: W_hh of H = 128 is 4H x H = 64K values, 256 KB
+//! in f32: more than the register file (256 KB per SM, shared with everything else) or the
+//! shared memory of any target (99 KB per block on sm_86/89, 163 KB on sm_80, 227 KB on sm_90).
+//! Keeping it on chip needs a 16-bit copy (128 KB: 128 registers per thread at 256 threads),
+//! or splitting it over a cluster of blocks (sm_90 only: a later tier).
+//!
+//! Forward: `G = x W_ih^T + (b_ih + b_hh)` per direction (gemm_tc, bias in the epilogue), then
+//! lstm_persist_fwd. Backward: lstm_persist_bwd writes dG `[2, M, T, B, 4H]`, then per
+//! direction dW_ih += dG^T x and dW_hh += dG^T h_prev (gemm_tc, split-K), db_ih and db_hh +=
+//! colsum(dG) (the parallel two-pass sum), and dx += dG_fwd W_ih_fwd + dG_rev W_ih_rev.
+
+use super::ops_mm::GemmCall;
+use super::params_tc::{LstmPersistBwdP, LstmPersistP};
+use super::{DevBuf, Device, KernelBackend, LaunchCfg};
+use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape};
+use crate::error::Result;
+
+/// Tensor-core operand type of the persistent LSTM's recurrent product: W_hh and h (forward),
+/// W_hh and dG (backward) are rounded to it; products accumulate in f32, and G, c, dc, the gate
+/// nonlinearities and every output stay f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecPrecision {
+    /// IEEE half: 11-bit significand, range 6e-8 .. 65504 (h in (-1, 1) fits well).
+    F16,
+    /// bfloat16: 8-bit significand, the f32 range (gradients of any size).
+    Bf16,
+}
+
+impl RecPrecision {
+    fn suffix(self) -> &'static str {
+        match self {
+            RecPrecision::F16 => "f16",
+            RecPrecision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Which recurrence kernel an LSTM pass ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LstmKernel {
+    /// lstm_persist_fwd / _bwd with this operand type.
+    Persistent(RecPrecision),
+    /// lstm.cu's per-step kernels (one launch per time step, exact f32/f64).
+    PerStep,
+}
+
+/// Largest hidden width of the persistent kernels (W_hh fragments in registers).
+pub const PERSIST_MAX_H: usize = 128;
+/// Batch rows per block (one tensor-core M tile).
+const ROWS: usize = 16;
+/// The persistent kernels' per-warp scratch strides (lstm_persist.cu LP_LDS, LP_LDSB) and the
+/// backward's staged fields per thread (LP_BWD_FIELDS x 2 rows x 4 units).
+const LDS: usize = 72;
+const LDSB: usize = 24;
+const BWD_STAGE: usize = 7 * 8;
+
+/// Whether the persistent kernels run `s` for element type `T`: f32 and H a multiple of 16
+/// in 16 ..= 128.
+pub fn persist_supported<T: Elem>(s: &LstmShape) -> bool {
+    T::DTYPE == "f32" && s.h % 16 == 0 && (16..=PERSIST_MAX_H).contains(&s.h)
+}
+
+/// Dynamic shared memory of lstm_persist_fwd for hidden width `h` (bytes): the two h buffers
+/// `[16][h + 16]` (16-bit), a `[16][72]` f32 scratch per warp, 32 staged floats of G per thread.
+pub fn persist_fwd_smem(h: usize) -> usize {
+    2 * ROWS * (h + 16) * 2 + (h / 16) * ROWS * LDS * 4 + 2 * h * 32 * 4
+}
+
+/// Dynamic shared memory of lstm_persist_bwd for hidden width `h` (bytes): dG `[16][4h + 16]`
+/// (16-bit), two `[16][24]` f32 tiles per warp, 56 staged floats per thread.
+pub fn persist_bwd_smem(h: usize) -> usize {
+    ROWS * (4 * h + 16) * 2 + (h / 16) * 2 * ROWS * LDSB * 4 + 2 * h * BWD_STAGE * 4
+}
+
+impl<T: Elem, D: Device> KernelBackend<T, D> {
+    /// Grid and block of a persistent launch: one block per (direction, replica, 16-row slice),
+    /// capped by the device (the kernels loop over items), 2H threads.
+    fn persist_cfg(&self, s: &LstmShape, smem: usize) -> (LaunchCfg, i64, i64) {
+        let slices = s.b.div_ceil(ROWS);
+        let items = 2 * s.m * slices;
+        let cfg = LaunchCfg {
+            grid: [items.min(self.dev.grid_cap() as usize) as u32, 1, 1],
+            block: [2 * s.h as u32, 1, 1],
+            shared_bytes: smem as u32,
+        };
+        (cfg, slices as i64, items as i64)
+    }
+
+    /// `G = x W_ih^T + (b_ih + b_hh)` of both directions into `g` `[2, M, T, B, 4H]`.
+    fn lstm_input_projection(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        g: &DevBuf<D, T>,
+    ) -> Result<()> {
+        let (rows, g4) = (s.t * s.b, 4 * s.h);
+        let item = rows * g4;
+        for d in 0..2 {
+            self.gemm_tc_call(&GemmCall {
+                batch: s.m,
+                m: rows,
+                n: g4,
+                k: s.i,
+                trans_a: false,
+                trans_b: true,
+                accumulate: false,
+                a: self.view(x, 0, s.i, rows * s.i),
+                b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
+                c: self.view(g, d * s.m * item, g4, item),
+                bias: Some(self.view(p.b_ih[d], 0, g4, g4)),
+                bias2: Some(self.ptr(p.b_hh[d])),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The parameter (and input) gradients from the gate gradients `dg` `[2, M, T, B, 4H]`:
+    /// dW_ih += dG^T x, dW_hh += dG^T h_prev, db_ih and db_hh += colsum(dG), dx += dG W_ih.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_param_grads(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &DevBuf<D, T>,
+        dg: &DevBuf<D, T>,
+        dx: Option<&mut DevBuf<D, T>>,
+        gr: &mut LstmGrads<Self>,
+    ) -> Result<()> {
+        let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
+        let item = rows * g4;
+        for d in 0..2 {
+            let dg_d = d * s.m * item;
+            self.gemm_tc_call(&GemmCall {
+                batch: s.m,
+                m: g4,
+                n: s.i,
+                k: rows,
+                trans_a: true,
+                trans_b: false,
+                accumulate: true,
+                a: self.view(dg, dg_d, g4, item),
+                b: self.view(x, 0, s.i, rows * s.i),
+                c: self.view(gr.w_ih[d], 0, s.i, g4 * s.i),
+                bias: None,
+                bias2: None,
+            })?;
+            // Steps with a predecessor: forward pairs dG of t = 1..T-1 with h of t-1, reverse
+            // dG of t = 0..T-2 with h of t+1 (direction d's half of y, row stride 2H).
+            if s.t > 1 {
+                let (dg_off, h_row0) = if d == 0 { (s.b * g4, 0) } else { (0, s.b) };
+                self.gemm_tc_call(&GemmCall {
+                    batch: s.m,
+                    m: g4,
+                    n: h,
+                    k: (s.t - 1) * s.b,
+                    trans_a: true,
+                    trans_b: false,
+                    accumulate: true,
+                    a: self.view(dg, dg_d + dg_off, g4, item),
+                    b: self.view(y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
+                    c: self.view(gr.w_hh[d], 0, h, g4 * h),
+                    bias: None,
+                    bias2: None,
+                })?;
+            }
+            self.colsum_par_call(
+                s.m,
+                rows,
+                g4,
+                g4,
+                self.at(dg, dg_d),
+                self.ptr(gr.b_ih[d]),
+                self.ptr(gr.b_hh[d]),
+            )?;
+        }
+        if let Some(dx) = dx {
+            for d in 0..2 {
+                self.gemm_tc_call(&GemmCall {
+                    batch: s.m,
+                    m: rows,
+                    n: s.i,
+                    k: g4,
+                    trans_a: false,
+                    trans_b: false,
+                    accumulate: true,
+                    a: self.view(dg, d * s.m * item, g4, item),
+                    b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
+                    c: self.view(dx, 0, s.i, rows * s.i),
+                    bias: None,
+                    bias2: None,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Backend::lstm_fwd`](crate::backend::Backend::lstm_fwd) on the persistent kernel with
+    /// operand type `prec` when [`persist_supported`], else on the per-step kernels; returns
+    /// which ran.
+    pub fn lstm_fwd_fast(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &mut DevBuf<D, T>,
+        saved: &mut DevBuf<D, T>,
+        prec: RecPrecision,
+    ) -> Result<LstmKernel> {
+        if !persist_supported::<T>(s) {
+            self.mm_lstm_fwd(s, x, p, y, saved)?;
+            return Ok(LstmKernel::PerStep);
+        }
+        self.check_lstm_fwd(s, x, p, y, saved)?;
+        let g = self.alloc_of::<T>(2 * s.m * s.t * s.b * 4 * s.h)?;
+        self.lstm_input_projection(s, x, p, &g)?;
+        let (cfg, slices, items) = self.persist_cfg(s, persist_fwd_smem(s.h));
+        let lp = LstmPersistP {
+            g: self.ptr(&g),
+            w_hh0: self.ptr(p.w_hh[0]),
+            w_hh1: self.ptr(p.w_hh[1]),
+            y: self.ptr(y),
+            saved: self.ptr(saved),
+            m: s.m as i64,
+            t: s.t as i64,
+            b: s.b as i64,
+            h: s.h as i64,
+            slices,
+            items,
+        };
+        self.launch(&format!("lstm_persist_fwd_{}", prec.suffix()), cfg, &lp)?;
+        Ok(LstmKernel::Persistent(prec))
+    }
+
+    /// [`Backend::lstm_bwd`](crate::backend::Backend::lstm_bwd) on the persistent kernel with
+    /// operand type `prec` when [`persist_supported`], else on the per-step kernels; returns
+    /// which ran. Accumulates into `dx` (when given) and the gradients, as the trait says.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lstm_bwd_fast(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &DevBuf<D, T>,
+        saved: &DevBuf<D, T>,
+        dy: &DevBuf<D, T>,
+        dx: Option<&mut DevBuf<D, T>>,
+        gr: &mut LstmGrads<Self>,
+        prec: RecPrecision,
+    ) -> Result<LstmKernel> {
+        if !persist_supported::<T>(s) {
+            self.mm_lstm_bwd(s, x, p, y, saved, dy, dx, gr)?;
+            return Ok(LstmKernel::PerStep);
+        }
+        self.check_lstm_bwd(s, x, p, y, saved, dy, dx.as_deref(), gr)?;
+        let dg = self.alloc_of::<T>(2 * s.m * s.t * s.b * 4 * s.h)?;
+        let (cfg, slices, items) = self.persist_cfg(s, persist_bwd_smem(s.h));
+        let bp = LstmPersistBwdP {
+            w_hh0: self.ptr(p.w_hh[0]),
+            w_hh1: self.ptr(p.w_hh[1]),
+            saved: self.ptr(saved),
+            dy: self.ptr(dy),
+            dg: self.ptr(&dg),
+            m: s.m as i64,
+            t: s.t as i64,
+            b: s.b as i64,
+            h: s.h as i64,
+            slices,
+            items,
+        };
+        self.launch(&format!("lstm_persist_bwd_{}", prec.suffix()), cfg, &bp)?;
+        self.lstm_param_grads(s, x, p, y, &dg, dx, gr)?;
+        Ok(LstmKernel::Persistent(prec))
+    }
+}
