@@ -144,8 +144,16 @@ const EDGES: &[(u32, u16, u16, u32)] = &[
 fn conversions_round_edge_cases_exactly() {
     // The hand table against the independent references first (so a wrong table fails here).
     for &(x, h, bf, t) in EDGES {
-        assert_eq!(half::f16::from_f32(f(x)).to_bits(), h, "f16 table, {x:#010x}");
-        assert_eq!(half::bf16::from_f32(f(x)).to_bits(), bf, "bf16 table, {x:#010x}");
+        assert_eq!(
+            half::f16::from_f32(f(x)).to_bits(),
+            h,
+            "f16 table, {x:#010x}"
+        );
+        assert_eq!(
+            half::bf16::from_f32(f(x)).to_bits(),
+            bf,
+            "bf16 table, {x:#010x}"
+        );
         assert_eq!(tf32_rna_ref(f(x)), t, "tf32 table, {x:#010x}");
     }
     on_devices(|dev, be| {
@@ -155,15 +163,30 @@ fn conversions_round_edge_cases_exactly() {
         let got = be.convert(&xs).expect("tc_convert");
         for (i, &(x, h, bf, t)) in EDGES.iter().enumerate() {
             assert_eq!(got.f16[i], h, "{dev} f16 of {x:#010x}: {:#06x}", got.f16[i]);
-            assert_eq!(got.bf16[i], bf, "{dev} bf16 of {x:#010x}: {:#06x}", got.bf16[i]);
-            assert_eq!(got.tf32[i], t, "{dev} tf32 of {x:#010x}: {:#010x}", got.tf32[i]);
+            assert_eq!(
+                got.bf16[i], bf,
+                "{dev} bf16 of {x:#010x}: {:#06x}",
+                got.bf16[i]
+            );
+            assert_eq!(
+                got.tf32[i], t,
+                "{dev} tf32 of {x:#010x}: {:#010x}",
+                got.tf32[i]
+            );
             let back = half::f16::from_bits(h).to_f32();
-            assert_eq!(got.f16_back[i].to_bits(), back.to_bits(), "{dev} f16 -> f32");
+            assert_eq!(
+                got.f16_back[i].to_bits(),
+                back.to_bits(),
+                "{dev} f16 -> f32"
+            );
         }
         // NaN stays NaN (which NaN the hardware returns is not relied upon)
         for i in EDGES.len()..xs.len() {
             assert!(half::f16::from_bits(got.f16[i]).is_nan(), "{dev} f16 NaN");
-            assert!(half::bf16::from_bits(got.bf16[i]).is_nan(), "{dev} bf16 NaN");
+            assert!(
+                half::bf16::from_bits(got.bf16[i]).is_nan(),
+                "{dev} bf16 NaN"
+            );
             assert!(f32::from_bits(got.tf32[i]).is_nan(), "{dev} tf32 NaN");
         }
     });
@@ -203,7 +226,12 @@ fn conversions_match_references_on_many_values() {
                 "{dev} bf16 of {:#010x}",
                 x.to_bits()
             );
-            assert_eq!(got.tf32[i], tf32_rna_ref(x), "{dev} tf32 of {:#010x}", x.to_bits());
+            assert_eq!(
+                got.tf32[i],
+                tf32_rna_ref(x),
+                "{dev} tf32 of {:#010x}",
+                x.to_bits()
+            );
         }
     });
 }
@@ -250,7 +278,9 @@ fn wmma_tiles_match_f64_products_for_every_type_and_layout() {
                         worst = worst.max(err / (2.0 * mag).max(1e-30));
                     }
                 }
-                println!("{dev} {op:?} a_col {a_col} b_col {b_col}: worst err {worst:.2e} x sum|ab|");
+                println!(
+                    "{dev} {op:?} a_col {a_col} b_col {b_col}: worst err {worst:.2e} x sum|ab|"
+                );
             }
         }
     });
@@ -277,9 +307,19 @@ fn shared_memory_is_poisoned_before_every_block_on_emu() {
     for blk in 0..blocks {
         for t in 0..threads {
             let i = (blk * threads + t) as usize;
-            assert_eq!(got.before_static[i], 0xffff_ffff, "static, block {blk} thread {t}");
-            assert_eq!(got.before_dynamic[i], 0xffff_ffff, "dynamic, block {blk} thread {t}");
-            assert_eq!(got.after[i], 1000 * blk + (t + 1) % threads + 7, "after, block {blk}");
+            assert_eq!(
+                got.before_static[i], 0xffff_ffff,
+                "static, block {blk} thread {t}"
+            );
+            assert_eq!(
+                got.before_dynamic[i], 0xffff_ffff,
+                "dynamic, block {blk} thread {t}"
+            );
+            assert_eq!(
+                got.after[i],
+                1000 * blk + (t + 1) % threads + 7,
+                "after, block {blk}"
+            );
         }
     }
     skip_notice("SKIP cuda: uninitialised shared memory is arbitrary on the GPU, emu only");
@@ -289,17 +329,34 @@ fn shared_memory_is_poisoned_before_every_block_on_emu() {
 fn cp_async_copies_land_only_at_their_wait_on_emu() {
     let be = EmuBackend::<f32>::new().expect("emu backend");
     let threads = 64u32;
-    let src: Vec<f32> = data(8 * threads as usize, 9).iter().map(|&v| v as f32).collect();
+    let src: Vec<f32> = data(8 * threads as usize, 9)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let out = be.tc_cp_async_probe(threads, &src, true).expect("probe");
     let poison = |v: f32| v.to_bits() == 0xffff_ffff;
     for t in 0..threads as usize {
         let (o, s) = (&out[24 * t..24 * t + 24], &src[8 * t..8 * t + 8]);
-        assert!(o[..8].iter().all(|&v| poison(v)), "thread {t}: data before any wait {o:?}");
+        assert!(
+            o[..8].iter().all(|&v| poison(v)),
+            "thread {t}: data before any wait {o:?}"
+        );
         assert_eq!(&o[8..12], &s[..4], "thread {t}: group 0 after wait_group 1");
-        assert!(o[12..16].iter().all(|&v| poison(v)), "thread {t}: group 1 before its wait");
-        assert_eq!(&o[16..20], &s[..4], "thread {t}: group 0 after wait_group 0");
+        assert!(
+            o[12..16].iter().all(|&v| poison(v)),
+            "thread {t}: group 1 before its wait"
+        );
+        assert_eq!(
+            &o[16..20],
+            &s[..4],
+            "thread {t}: group 0 after wait_group 0"
+        );
         assert_eq!(&o[20..22], &s[4..6], "thread {t}: group 1 (8 bytes read)");
-        assert_eq!(&o[22..24], &[0.0, 0.0], "thread {t}: zero fill past src-size");
+        assert_eq!(
+            &o[22..24],
+            &[0.0, 0.0],
+            "thread {t}: zero fill past src-size"
+        );
     }
     let e = be
         .tc_cp_async_probe(threads, &src, false)
@@ -311,7 +368,11 @@ fn cp_async_copies_land_only_at_their_wait_on_emu() {
             let out = cu.tc_cp_async_probe(threads, &src, true).expect("probe");
             for t in 0..threads as usize {
                 let (o, s) = (&out[24 * t..24 * t + 24], &src[8 * t..8 * t + 8]);
-                assert_eq!(&o[16..22], &[s[0], s[1], s[2], s[3], s[4], s[5]][..], "cuda {t}");
+                assert_eq!(
+                    &o[16..22],
+                    &[s[0], s[1], s[2], s[3], s[4], s[5]][..],
+                    "cuda {t}"
+                );
                 assert_eq!(&o[22..24], &[0.0, 0.0], "cuda {t}: zero fill");
             }
         }

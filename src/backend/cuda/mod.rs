@@ -284,7 +284,10 @@ impl Device for CudaDevice {
             }
             .map_err(|e| {
                 cuda_err(
-                    &format!("`{name}`: {} bytes of dynamic shared memory", cfg.shared_bytes),
+                    &format!(
+                        "`{name}`: {} bytes of dynamic shared memory",
+                        cfg.shared_bytes
+                    ),
                     e,
                 )
             })?;

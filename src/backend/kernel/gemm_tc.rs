@@ -53,15 +53,15 @@ pub fn tc_splits(m: usize, n: usize, k: usize) -> (usize, usize) {
 }
 
 impl<T: Elem, D: Device> KernelBackend<T, D> {
-    /// Whether the tensor-core kernel can run `g`: f32, 16-byte aligned addresses and strides.
+    /// Whether the tensor-core kernel can run `g`: f32, and the operands A and B (copied in
+    /// 16-byte chunks) at 16-byte aligned addresses with leading dimensions and batch strides
+    /// multiples of 4 elements. C is written element by element: any layout.
     fn tc_eligible(&self, g: &GemmCall) -> bool {
-        let aligned = |ptr: u64, ld: usize, stride: usize| {
-            ptr % 16 == 0 && ld % 4 == 0 && stride % 4 == 0
-        };
+        let aligned =
+            |ptr: u64, ld: usize, stride: usize| ptr % 16 == 0 && ld % 4 == 0 && stride % 4 == 0;
         T::DTYPE == "f32"
             && aligned(g.a.ptr, g.a.ld, g.a.stride)
             && aligned(g.b.ptr, g.b.ld, g.b.stride)
-            && aligned(g.c.ptr, g.c.ld, g.c.stride)
     }
 
     /// One batched product on the tensor cores when eligible (see the module doc), else on
@@ -148,8 +148,8 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     }
 
     /// [`Backend::gemm`](crate::backend::Backend::gemm)'s product on the tensor cores when
-    /// eligible (f32, 16-byte aligned operands: here k, n and the m of transposed A multiples
-    /// of 4), else on the SIMT kernel; returns which ran. tf32 operands: see tests/gpu_tc.rs for
+    /// eligible (f32; the leading dimension of A and B, i.e. k or m for A and n or k for B,
+    /// multiples of 4), else on the SIMT kernel; returns which ran. tf32 operands: see tests/gpu_tc.rs for
     /// the tolerance.
     pub fn gemm_tc(
         &self,

@@ -19,8 +19,7 @@ mod tc_probe;
 
 pub use gemm_tc::{GemmKernel, tc_splits};
 pub use lstm_persist::{
-    LstmKernel, PERSIST_MAX_H, RecPrecision, persist_bwd_smem, persist_fwd_smem,
-    persist_supported,
+    LstmKernel, PERSIST_MAX_H, RecPrecision, persist_bwd_smem, persist_fwd_smem, persist_supported,
 };
 pub use tc_probe::{Conversions, SmemProbe, TcOp};
 

@@ -261,20 +261,20 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         dx: Option<&DevBuf<D, T>>,
         gr: &LstmGrads<Self>,
     ) -> Result<()> {
-            self.check_lstm(s, p)?;
-            check_len(self, x, s.x_len(), "lstm x")?;
-            check_len(self, y, s.y_len(), "lstm y")?;
-            check_len(self, dy, s.y_len(), "lstm dy")?;
-            check_len(self, saved, s.saved_len(), "lstm saved")?;
-            for d in 0..2 {
-                check_len(self, gr.w_ih[d], s.m * 4 * s.h * s.i, "lstm dw_ih")?;
-                check_len(self, gr.w_hh[d], s.m * 4 * s.h * s.h, "lstm dw_hh")?;
-                check_len(self, gr.b_ih[d], s.m * 4 * s.h, "lstm db_ih")?;
-                check_len(self, gr.b_hh[d], s.m * 4 * s.h, "lstm db_hh")?;
-            }
-            if let Some(dx) = dx {
-                check_len(self, dx, s.x_len(), "lstm dx")?;
-            }
+        self.check_lstm(s, p)?;
+        check_len(self, x, s.x_len(), "lstm x")?;
+        check_len(self, y, s.y_len(), "lstm y")?;
+        check_len(self, dy, s.y_len(), "lstm dy")?;
+        check_len(self, saved, s.saved_len(), "lstm saved")?;
+        for d in 0..2 {
+            check_len(self, gr.w_ih[d], s.m * 4 * s.h * s.i, "lstm dw_ih")?;
+            check_len(self, gr.w_hh[d], s.m * 4 * s.h * s.h, "lstm dw_hh")?;
+            check_len(self, gr.b_ih[d], s.m * 4 * s.h, "lstm db_ih")?;
+            check_len(self, gr.b_hh[d], s.m * 4 * s.h, "lstm db_hh")?;
+        }
+        if let Some(dx) = dx {
+            check_len(self, dx, s.x_len(), "lstm dx")?;
+        }
         Ok(())
     }
 
