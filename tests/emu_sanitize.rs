@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 mod common_mm;
+mod common_tc;
 
 use common::ops;
 use recaux::backend::Backend;
@@ -56,6 +57,7 @@ fn main() {
         _ => {
             run_all(&EmuBackend::<f32>::new().expect("emu backend"));
             run_all(&EmuBackend::<f64>::new().expect("emu backend"));
+            common_tc::sanitize_tc_cases(&EmuBackend::<f32>::new().expect("emu backend"));
             println!(
                 "emu_sanitize: all kernels ran ({})",
                 recaux::backend::emu::FLAVOUR
