@@ -10,6 +10,7 @@
 //!   PERF-NOTES bound) and <= 5e-3 with f16. Measured values are printed.
 //! - Fallbacks (f64, H not a multiple of 16, H > 128; unaligned GEMM operands) must give the
 //!   per-step / SIMT kernels' results bit for bit: they are those kernels.
+//!
 //! Invariants, bit for bit: two identical runs; replica r of a joint run and its solo run.
 
 #[macro_use]
@@ -180,7 +181,12 @@ fn gemm_layouts<D: Device>(be: &KernelBackend<f32, D>) {
                 a_shared: bits & 4 != 0,
                 accumulate: bits & 8 != 0,
             };
-            worst = worst.max(check_tc_gemm(be, &s, (bits + q as u32) % 2 == 0, seed));
+            worst = worst.max(check_tc_gemm(
+                be,
+                &s,
+                (bits + q as u32).is_multiple_of(2),
+                seed,
+            ));
             seed += 4;
         }
     }
@@ -362,10 +368,7 @@ fn gemm_tc_falls_back_to_the_simt_kernel_bit_for_bit() {
 
 // ---- column sums -------------------------------------------------------------------------------
 
-fn colsums<T: Elem, D: Device>(be: &KernelBackend<T, D>)
-where
-    T: recaux::backend::cpu::CellMath,
-{
+fn colsums<T: recaux::backend::cpu::CellMath, D: Device>(be: &KernelBackend<T, D>) {
     let cpu = CpuBackend::<T>::new();
     for &(batch, rows, cols) in &[
         (1, 1, 1),

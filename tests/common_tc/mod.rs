@@ -62,8 +62,18 @@ fn lstm<D: Device>(be: &KernelBackend<f32, D>, s: &LstmShape) -> Vec<f32> {
             b_ih: [g2, g6],
             b_hh: [g3, g7],
         };
-        be.lstm_bwd_fast(s, &x, &p, &y, &saved, &dy, Some(&mut dx), &mut g, RecPrecision::Bf16)
-            .unwrap();
+        be.lstm_bwd_fast(
+            s,
+            &x,
+            &p,
+            &y,
+            &saved,
+            &dy,
+            Some(&mut dx),
+            &mut g,
+            RecPrecision::Bf16,
+        )
+        .unwrap();
     }
     let mut out = be.download(&y).unwrap();
     out.extend(be.download(&dx).unwrap());
@@ -80,7 +90,10 @@ pub fn sanitize_tc_cases<D: Device>(be: &KernelBackend<f32, D>) {
     let t: Vec<f32> = f32s(&data(256, 5));
     for op in [TcOp::F16, TcOp::Bf16, TcOp::Tf32] {
         let d = be.tc_mma_probe(op, op == TcOp::Bf16, op == TcOp::Tf32, false, &t, &t, &t);
-        assert!(d.unwrap().iter().all(|v| v.is_finite()), "tc_mma_probe {op:?}");
+        assert!(
+            d.unwrap().iter().all(|v| v.is_finite()),
+            "tc_mma_probe {op:?}"
+        );
     }
     let sm = be.tc_smem_probe(2, 64).unwrap();
     assert!(sm.before_static.iter().all(|&v| v == 0xffff_ffff), "poison");
@@ -110,7 +123,11 @@ pub fn sanitize_tc_cases<D: Device>(be: &KernelBackend<f32, D>) {
             accumulate: false,
         },
     ] {
-        same_and_finite(&format!("gemm_tc {s:?}"), &gemm(be, &s, 40), &gemm(be, &s, 40));
+        same_and_finite(
+            &format!("gemm_tc {s:?}"),
+            &gemm(be, &s, 40),
+            &gemm(be, &s, 40),
+        );
     }
     // Column sums over several chunks.
     let dy = be.upload(&f32s(&data(2 * 1100 * 3, 7))).unwrap();

@@ -57,8 +57,9 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     /// 16-byte chunks) at 16-byte aligned addresses with leading dimensions and batch strides
     /// multiples of 4 elements. C is written element by element: any layout.
     fn tc_eligible(&self, g: &GemmCall) -> bool {
-        let aligned =
-            |ptr: u64, ld: usize, stride: usize| ptr % 16 == 0 && ld % 4 == 0 && stride % 4 == 0;
+        let aligned = |ptr: u64, ld: usize, stride: usize| {
+            ptr.is_multiple_of(16) && ld.is_multiple_of(4) && stride.is_multiple_of(4)
+        };
         T::DTYPE == "f32"
             && aligned(g.a.ptr, g.a.ld, g.a.stride)
             && aligned(g.b.ptr, g.b.ld, g.b.stride)

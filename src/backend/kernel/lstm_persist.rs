@@ -69,7 +69,7 @@ const BWD_STAGE: usize = 7 * 8;
 /// Whether the persistent kernels run `s` for element type `T`: f32 and H a multiple of 16
 /// in 16 ..= 128.
 pub fn persist_supported<T: Elem>(s: &LstmShape) -> bool {
-    T::DTYPE == "f32" && s.h % 16 == 0 && (16..=PERSIST_MAX_H).contains(&s.h)
+    T::DTYPE == "f32" && s.h.is_multiple_of(16) && (16..=PERSIST_MAX_H).contains(&s.h)
 }
 
 /// Dynamic shared memory of lstm_persist_fwd for hidden width `h` (bytes): the two h buffers
