@@ -66,53 +66,55 @@ __device__ __forceinline__ unsigned gtc_valid(i64 lim, i64 x) {
     return v <= 0 ? 0u : (v >= 4 ? 16u : (unsigned)(4 * v));
 }
 
-// Issues the copies of one k slice [kb, kb + 32) (clipped to k1) into stage (sa, sb). Thread
-// tid copies 4 chunks of A and 4 of B: chunk j is tile row (tid >> 3) + 16 j, 16-byte column
-// tid & 7 for a k-contiguous tile [64][36]; row (tid >> 4) + 8 j, column tid & 15 for an
-// m/n-contiguous tile [32][68].
+// One output: *out = (accumulate ? *out + v : v) + (bias[bi] + bias2[bi]) (biases when not
+// null), in the CPU reference's order.
+__device__ __forceinline__ void gtc_out(float* out, float v, int accumulate, const float* bias,
+                                        const float* bias2, i64 bi) {
+    float val = accumulate ? *out + v : v;
+    if (bias) {
+        float bsum = bias[bi];
+        if (bias2) bsum += bias2[bi];
+        val += bsum;
+    }
+    *out = val;
+}
+
+// Copies one operand tile with 16-byte cp.async chunks: tile row r is global row row0 + r
+// (valid below row_lim), tile column c (a multiple of 4) global column col0 + c (valid below
+// col_lim; a partial chunk reads only its valid elements, the rest is zero-filled). A k-major
+// tile is [64][GTC_LDK] (8 chunks a row), an m/n-major one [32][GTC_LDMN] (16 chunks a row);
+// thread tid copies chunk tid % (chunks a row) of rows tid / (chunks a row) + j * (128 / chunks
+// a row), j = 0..3.
+template <bool KMajor>
+__device__ __forceinline__ void gtc_copy(float* dst, const float* base, i64 ld, i64 row0,
+                                         i64 row_lim, i64 col0, i64 col_lim) {
+    constexpr int per_row = KMajor ? 8 : 16, step = GTC_THREADS / per_row;
+    constexpr int lds = KMajor ? GTC_LDK : GTC_LDMN;
+    const int r = threadIdx.x / per_row, c4 = (threadIdx.x % per_row) * 4;
+    const unsigned vc = gtc_valid(col_lim, col0 + c4);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const i64 gr = row0 + r + step * j;
+        const unsigned v = gr < row_lim ? vc : 0u;
+        rx_cp_async16(dst + (r + step * j) * lds + c4, v ? base + gr * ld + col0 + c4 : base, v);
+    }
+}
+
+// Issues the copies of one k slice [kb, kb + 32) (clipped to k1) into stage (sa, sb) and
+// commits them as one group. A [m, k] and B [n, k] (transposed) are k-major tiles, A [k, m]
+// (transposed) and B [k, n] m/n-major ones.
 template <bool TA, bool TB>
 __device__ __forceinline__ void gtc_load(const GemmTcP& p, const float* A, const float* B,
                                          float* sa, float* sb, i64 row0, i64 col0, i64 kb,
                                          i64 k1) {
-    const int tid = threadIdx.x;
-    if constexpr (!TA) {  // A [m, k]
-        const int row = tid >> 3, c4 = (tid & 7) * 4;
-        const unsigned vk = gtc_valid(k1, kb + c4);
-        const float* src = A + (row0 + row) * p.lda + kb + c4;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const unsigned v = row0 + row + 16 * j < p.m ? vk : 0u;
-            rx_cp_async16(sa + (row + 16 * j) * GTC_LDK + c4, v ? src + 16 * j * p.lda : A, v);
-        }
-    } else {  // A [k, m]
-        const int row = tid >> 4, c4 = (tid & 15) * 4;
-        const unsigned vm = gtc_valid(p.m, row0 + c4);
-        const float* src = A + (kb + row) * p.lda + row0 + c4;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const unsigned v = kb + row + 8 * j < k1 ? vm : 0u;
-            rx_cp_async16(sa + (row + 8 * j) * GTC_LDMN + c4, v ? src + 8 * j * p.lda : A, v);
-        }
-    }
-    if constexpr (!TB) {  // B [k, n]
-        const int row = tid >> 4, c4 = (tid & 15) * 4;
-        const unsigned vn = gtc_valid(p.n, col0 + c4);
-        const float* src = B + (kb + row) * p.ldb + col0 + c4;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const unsigned v = kb + row + 8 * j < k1 ? vn : 0u;
-            rx_cp_async16(sb + (row + 8 * j) * GTC_LDMN + c4, v ? src + 8 * j * p.ldb : B, v);
-        }
-    } else {  // B [n, k]
-        const int row = tid >> 3, c4 = (tid & 7) * 4;
-        const unsigned vk = gtc_valid(k1, kb + c4);
-        const float* src = B + (col0 + row) * p.ldb + kb + c4;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const unsigned v = col0 + row + 16 * j < p.n ? vk : 0u;
-            rx_cp_async16(sb + (row + 16 * j) * GTC_LDK + c4, v ? src + 16 * j * p.ldb : B, v);
-        }
-    }
+    if constexpr (!TA)
+        gtc_copy<true>(sa, A, p.lda, row0, p.m, kb, k1);
+    else
+        gtc_copy<false>(sa, A, p.lda, kb, k1, row0, p.m);
+    if constexpr (!TB)
+        gtc_copy<false>(sb, B, p.ldb, kb, k1, col0, p.n);
+    else
+        gtc_copy<true>(sb, B, p.ldb, col0, p.n, kb, k1);
     rx_cp_async_commit();
 }
 
@@ -196,18 +198,11 @@ __device__ void gemm_tc(const GemmTcP& p) {
                     const i64 gi = row0 + ii;
                     if (gi >= p.m || gj >= p.n) continue;
                     const float v = se[ii * GTC_LDE + jj];
-                    if (p.splits > 1) {
+                    if (p.splits > 1)
                         p.ws[((r * p.splits + s) * p.m + gi) * p.n + gj] = v;
-                    } else {
-                        float* out = p.c + r * p.stride_c + gi * p.ldc + gj;
-                        float val = p.accumulate ? *out + v : v;
-                        if (p.bias) {
-                            float bsum = p.bias[r * p.stride_bias + gj];
-                            if (p.bias2) bsum += p.bias2[r * p.stride_bias + gj];
-                            val += bsum;
-                        }
-                        *out = val;
-                    }
+                    else
+                        gtc_out(p.c + r * p.stride_c + gi * p.ldc + gj, v, p.accumulate, p.bias,
+                                p.bias2, r * p.stride_bias + gj);
                 }
                 // The next tile's copies overwrite the epilogue tile.
                 __syncthreads();
@@ -248,14 +243,8 @@ __device__ void gemm_tc_reduce_body(const GemmTcReduceP& p) {
         const float* w = p.ws + r * p.splits * mn + e;
         float sum = w[0];
         for (i64 s = 1; s < p.splits; ++s) sum += w[s * mn];
-        float* out = p.c + r * p.stride_c + i * p.ldc + j;
-        float val = p.accumulate ? *out + sum : sum;
-        if (p.bias) {
-            float bsum = p.bias[r * p.stride_bias + j];
-            if (p.bias2) bsum += p.bias2[r * p.stride_bias + j];
-            val += bsum;
-        }
-        *out = val;
+        gtc_out(p.c + r * p.stride_c + i * p.ldc + j, sum, p.accumulate, p.bias, p.bias2,
+                r * p.stride_bias + j);
     }
 }
 RECAUX_KERNEL(gemm_tc_reduce, GemmTcReduceP, gemm_tc_reduce_body)

@@ -149,30 +149,37 @@ struct RxFragC {
 #define RX_L4 "{%0,%1,%2,%3}, [%4], %5;"
 #endif
 
+#ifndef RECAUX_EMU
+// The body of rx_load_a / rx_load_b: wmma.load.<AB> of fragment f from p with stride ld, for
+// the function's Op and L.
+#define RX_WMMA_LOAD(AB, f)                                                              \
+    if constexpr (Op == RxOp::f16 && L == RxLay::row)                                    \
+        asm volatile("wmma.load." AB ".sync.aligned.row.m16n16k16.f16 " RX_L8            \
+                     : RX_AB8(f) : "l"(p), "r"(ld) : "memory");                         \
+    else if constexpr (Op == RxOp::f16)                                                  \
+        asm volatile("wmma.load." AB ".sync.aligned.col.m16n16k16.f16 " RX_L8            \
+                     : RX_AB8(f) : "l"(p), "r"(ld) : "memory");                         \
+    else if constexpr (Op == RxOp::bf16 && L == RxLay::row)                              \
+        asm volatile("wmma.load." AB ".sync.aligned.row.m16n16k16.bf16 " RX_L4           \
+                     : RX_AB4(f) : "l"(p), "r"(ld) : "memory");                         \
+    else if constexpr (Op == RxOp::bf16)                                                 \
+        asm volatile("wmma.load." AB ".sync.aligned.col.m16n16k16.bf16 " RX_L4           \
+                     : RX_AB4(f) : "l"(p), "r"(ld) : "memory");                         \
+    else if constexpr (L == RxLay::row)                                                  \
+        asm volatile("wmma.load." AB ".sync.aligned.row.m16n16k8.tf32 " RX_L4            \
+                     : RX_AB4(f) : "l"(p), "r"(ld) : "memory");                         \
+    else                                                                                 \
+        asm volatile("wmma.load." AB ".sync.aligned.col.m16n16k8.tf32 " RX_L4            \
+                     : RX_AB4(f) : "l"(p), "r"(ld) : "memory");
+#endif
+
 // Loads the 16 x K tile A (element (i, k) at p[i*ld + k] for row, p[k*ld + i] for col).
 template <RxOp Op, RxLay L>
 __device__ __forceinline__ void rx_load_a(RxFragA<Op, L>& a, const void* p, unsigned ld) {
 #ifdef RECAUX_EMU
     ::recaux_emu::emu_load_a<Op>(a.f, p, ld, L == RxLay::row);
 #else
-    if constexpr (Op == RxOp::f16 && L == RxLay::row)
-        asm volatile("wmma.load.a.sync.aligned.row.m16n16k16.f16 " RX_L8
-                     : RX_AB8(a) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::f16 && L == RxLay::col)
-        asm volatile("wmma.load.a.sync.aligned.col.m16n16k16.f16 " RX_L8
-                     : RX_AB8(a) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::bf16 && L == RxLay::row)
-        asm volatile("wmma.load.a.sync.aligned.row.m16n16k16.bf16 " RX_L4
-                     : RX_AB4(a) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::bf16 && L == RxLay::col)
-        asm volatile("wmma.load.a.sync.aligned.col.m16n16k16.bf16 " RX_L4
-                     : RX_AB4(a) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::tf32 && L == RxLay::row)
-        asm volatile("wmma.load.a.sync.aligned.row.m16n16k8.tf32 " RX_L4
-                     : RX_AB4(a) : "l"(p), "r"(ld) : "memory");
-    else
-        asm volatile("wmma.load.a.sync.aligned.col.m16n16k8.tf32 " RX_L4
-                     : RX_AB4(a) : "l"(p), "r"(ld) : "memory");
+    RX_WMMA_LOAD("a", a)
 #endif
 }
 
@@ -182,45 +189,19 @@ __device__ __forceinline__ void rx_load_b(RxFragB<Op, L>& b, const void* p, unsi
 #ifdef RECAUX_EMU
     ::recaux_emu::emu_load_b<Op>(b.f, p, ld, L == RxLay::row);
 #else
-    if constexpr (Op == RxOp::f16 && L == RxLay::row)
-        asm volatile("wmma.load.b.sync.aligned.row.m16n16k16.f16 " RX_L8
-                     : RX_AB8(b) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::f16 && L == RxLay::col)
-        asm volatile("wmma.load.b.sync.aligned.col.m16n16k16.f16 " RX_L8
-                     : RX_AB8(b) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::bf16 && L == RxLay::row)
-        asm volatile("wmma.load.b.sync.aligned.row.m16n16k16.bf16 " RX_L4
-                     : RX_AB4(b) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::bf16 && L == RxLay::col)
-        asm volatile("wmma.load.b.sync.aligned.col.m16n16k16.bf16 " RX_L4
-                     : RX_AB4(b) : "l"(p), "r"(ld) : "memory");
-    else if constexpr (Op == RxOp::tf32 && L == RxLay::row)
-        asm volatile("wmma.load.b.sync.aligned.row.m16n16k8.tf32 " RX_L4
-                     : RX_AB4(b) : "l"(p), "r"(ld) : "memory");
-    else
-        asm volatile("wmma.load.b.sync.aligned.col.m16n16k8.tf32 " RX_L4
-                     : RX_AB4(b) : "l"(p), "r"(ld) : "memory");
+    RX_WMMA_LOAD("b", b)
 #endif
 }
 
-// Rounds every element of a tf32 fragment loaded from f32 memory (cvt.rna.tf32.f32): the same
-// operation on every element, so it does not depend on the fragment layout.
-template <RxLay L>
-__device__ __forceinline__ void rx_round_tf32(RxFragA<RxOp::tf32, L>& a) {
+// Rounds every element of a tf32 A or B fragment loaded from f32 memory (cvt.rna.tf32.f32):
+// the same operation on every element, so it does not depend on the fragment layout.
+template <class Frag>
+__device__ __forceinline__ void rx_round_tf32(Frag& f) {
 #ifdef RECAUX_EMU
-    ::recaux_emu::emu_round_tf32<RxOp::tf32>(a.f);
+    ::recaux_emu::emu_round_tf32<RxOp::tf32>(f.f);  // does not compile for f16 / bf16 tiles
 #else
 #pragma unroll
-    for (int i = 0; i < 4; ++i) a.r[i] = rx_f32_to_tf32(__uint_as_float(a.r[i]));
-#endif
-}
-template <RxLay L>
-__device__ __forceinline__ void rx_round_tf32(RxFragB<RxOp::tf32, L>& b) {
-#ifdef RECAUX_EMU
-    ::recaux_emu::emu_round_tf32<RxOp::tf32>(b.f);
-#else
-#pragma unroll
-    for (int i = 0; i < 4; ++i) b.r[i] = rx_f32_to_tf32(__uint_as_float(b.r[i]));
+    for (int i = 0; i < 4; ++i) f.r[i] = rx_f32_to_tf32(__uint_as_float(f.r[i]));
 #endif
 }
 

@@ -19,25 +19,14 @@ mod common_mm;
 
 use common::data;
 use common::skip::skip_notice;
-use common_mm::lstm_inputs;
+use common_mm::{LstmOut, lstm_inputs, lstm_run, lstm_run_with};
 use recaux::backend::cpu::CpuBackend;
 use recaux::backend::cuda::{CudaBackend, cuda_available};
 use recaux::backend::emu::EmuBackend;
 use recaux::backend::kernel::{
     Device, GemmKernel, KernelBackend, LstmKernel, RecPrecision, tc_splits,
 };
-use recaux::backend::{Backend, Elem, GemmSpec, LstmGrads, LstmParams, LstmShape};
-
-/// Runs `f` on emu f32 and, when usable, cuda f32.
-macro_rules! f32_devices {
-    ($f:ident) => {{
-        $f(&EmuBackend::<f32>::new().expect("emu backend"));
-        match cuda_available() {
-            Ok(_) => $f(&CudaBackend::<f32>::new(0).expect("cuda backend")),
-            Err(why) => skip_notice(&format!("SKIP cuda: {why}")),
-        }
-    }};
-}
+use recaux::backend::{Backend, Elem, GemmSpec, LstmShape};
 
 fn rel_l2<T: Elem>(got: &[T], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len(), "lengths");
@@ -433,165 +422,31 @@ fn bias_grad_par_matches_the_cpu_sum() {
 
 // ---- persistent LSTM ---------------------------------------------------------------------------
 
-/// Everything one LSTM fwd + bwd produces.
-struct LstmOut<T> {
-    y: Vec<T>,
-    saved: Vec<T>,
-    /// dx, then per direction dW_ih, dW_hh, db_ih, db_hh.
-    grads: Vec<(String, Vec<T>)>,
-    kernels: [Option<LstmKernel>; 2],
-}
-
-/// How a backend runs the layer: the trait's ops, or the fast ones with operand types.
-trait LstmRunner: Backend {
-    fn fwd(
-        &self,
-        prec: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &mut Self::Buf,
-        saved: &mut Self::Buf,
-    ) -> Option<LstmKernel>;
-    #[allow(clippy::too_many_arguments)]
-    fn bwd(
-        &self,
-        prec: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &Self::Buf,
-        saved: &Self::Buf,
-        dy: &Self::Buf,
-        dx: &mut Self::Buf,
-        g: &mut LstmGrads<Self>,
-    ) -> Option<LstmKernel>;
-}
-impl LstmRunner for CpuBackend<f64> {
-    fn fwd(
-        &self,
-        _: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &mut Self::Buf,
-        saved: &mut Self::Buf,
-    ) -> Option<LstmKernel> {
-        self.lstm_fwd(s, x, p, y, saved).unwrap();
-        None
-    }
-    fn bwd(
-        &self,
-        _: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &Self::Buf,
-        saved: &Self::Buf,
-        dy: &Self::Buf,
-        dx: &mut Self::Buf,
-        g: &mut LstmGrads<Self>,
-    ) -> Option<LstmKernel> {
-        self.lstm_bwd(s, x, p, y, saved, dy, Some(dx), g).unwrap();
-        None
-    }
-}
-impl<T: Elem, D: Device> LstmRunner for KernelBackend<T, D> {
-    fn fwd(
-        &self,
-        prec: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &mut Self::Buf,
-        saved: &mut Self::Buf,
-    ) -> Option<LstmKernel> {
-        match prec {
-            Some(pr) => Some(self.lstm_fwd_fast(s, x, p, y, saved, pr).unwrap()),
-            None => {
-                self.lstm_fwd(s, x, p, y, saved).unwrap();
-                None
-            }
-        }
-    }
-    fn bwd(
-        &self,
-        prec: Option<RecPrecision>,
-        s: &LstmShape,
-        x: &Self::Buf,
-        p: &LstmParams<Self>,
-        y: &Self::Buf,
-        saved: &Self::Buf,
-        dy: &Self::Buf,
-        dx: &mut Self::Buf,
-        g: &mut LstmGrads<Self>,
-    ) -> Option<LstmKernel> {
-        match prec {
-            Some(pr) => Some(
-                self.lstm_bwd_fast(s, x, p, y, saved, dy, Some(dx), g, pr)
-                    .unwrap(),
-            ),
-            None => {
-                self.lstm_bwd(s, x, p, y, saved, dy, Some(dx), g).unwrap();
-                None
-            }
-        }
-    }
-}
-
-/// Forward with `fp`, backward with `bp` (None: the trait's ops) on inputs from
-/// [`lstm_inputs`].
-fn lstm_run<B: LstmRunner>(
-    be: &B,
+/// Forward with `fp`, backward with `bp` through the fast methods; the result and which kernels
+/// ran.
+fn fast_run<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
     s: &LstmShape,
     inp: &[Vec<f64>],
-    fp: Option<RecPrecision>,
-    bp: Option<RecPrecision>,
-) -> LstmOut<B::T> {
-    let up = |v: &Vec<f64>| {
-        be.upload(&v.iter().map(|&z| B::T::of(z)).collect::<Vec<_>>())
-            .unwrap()
-    };
-    let x = up(&inp[0]);
-    let w: Vec<B::Buf> = inp[1..9].iter().map(up).collect();
-    let p = LstmParams {
-        w_ih: [&w[0], &w[4]],
-        w_hh: [&w[1], &w[5]],
-        b_ih: [&w[2], &w[6]],
-        b_hh: [&w[3], &w[7]],
-    };
-    let mut y = be.alloc(s.y_len()).unwrap();
-    let mut saved = be.alloc(s.saved_len()).unwrap();
-    let kf = be.fwd(fp, s, &x, &p, &mut y, &mut saved);
-    let dy = up(&inp[9]);
-    let mut dx = up(&inp[10]);
-    let mut gb: Vec<B::Buf> = inp[11..19].iter().map(up).collect();
-    let kb = {
-        let [g0, g1, g2, g3, g4, g5, g6, g7] = &mut gb[..] else {
-            unreachable!()
-        };
-        let mut g = LstmGrads {
-            w_ih: [g0, g4],
-            w_hh: [g1, g5],
-            b_ih: [g2, g6],
-            b_hh: [g3, g7],
-        };
-        be.bwd(bp, s, &x, &p, &y, &saved, &dy, &mut dx, &mut g)
-    };
-    let names = ["w_ih", "w_hh", "b_ih", "b_hh"];
-    let mut grads = vec![("dx".to_string(), be.download(&dx).unwrap())];
-    for (k, buf) in gb.iter().enumerate() {
-        grads.push((
-            format!("d{}[{}]", names[k % 4], k / 4),
-            be.download(buf).unwrap(),
-        ));
-    }
-    LstmOut {
-        y: be.download(&y).unwrap(),
-        saved: be.download(&saved).unwrap(),
-        grads,
-        kernels: [kf, kb],
-    }
+    fp: RecPrecision,
+    bp: RecPrecision,
+) -> (LstmOut<T>, [LstmKernel; 2]) {
+    let kinds = std::cell::Cell::new([LstmKernel::PerStep; 2]);
+    let out = lstm_run_with(
+        be,
+        s,
+        inp,
+        true,
+        |x, p, y, saved| {
+            let k = be.lstm_fwd_fast(s, x, p, y, saved, fp).unwrap();
+            kinds.set([k, kinds.get()[1]]);
+        },
+        |x, p, y, saved, dy, dx, g| {
+            let k = be.lstm_bwd_fast(s, x, p, y, saved, dy, dx, g, bp).unwrap();
+            kinds.set([kinds.get()[0], k]);
+        },
+    );
+    (out, kinds.get())
 }
 
 const fn shape(m: usize, t: usize, b: usize, i: usize, h: usize) -> LstmShape {
@@ -623,18 +478,15 @@ fn persist_vs_cpu<D: Device>(be: &KernelBackend<f32, D>) {
     let cpu = CpuBackend::<f64>::new();
     for (q, s) in PERSIST_SHAPES.iter().enumerate() {
         let inp = lstm_inputs(s, 4000 + 100 * q as u32);
-        let want = lstm_run(&cpu, s, &inp, None, None);
+        let want = lstm_run(&cpu, s, &inp, true);
         // The mixed mode only on the narrow shapes (emu time); the two others cover every
         // kernel instantiation on every shape.
         let modes = if s.h <= 64 { MODES } else { &MODES[..2] };
         for &(fp, bp, ftol, btol) in modes {
-            let got = lstm_run(be, s, &inp, Some(fp), Some(bp));
+            let (got, kinds) = fast_run(be, s, &inp, fp, bp);
             assert_eq!(
-                got.kernels,
-                [
-                    Some(LstmKernel::Persistent(fp)),
-                    Some(LstmKernel::Persistent(bp))
-                ],
+                kinds,
+                [LstmKernel::Persistent(fp), LstmKernel::Persistent(bp)],
                 "{s:?}"
             );
             let ry = rel_l2(&got.y, &want.y);
@@ -675,8 +527,8 @@ fn persist_bits<D: Device>(be: &KernelBackend<f32, D>) {
     let s = shape(3, 4, 18, 8, 32);
     let inp = lstm_inputs(&s, 77);
     for &(fp, bp, _, _) in &MODES[..2] {
-        let a = lstm_run(be, &s, &inp, Some(fp), Some(bp));
-        let b = lstm_run(be, &s, &inp, Some(fp), Some(bp));
+        let (a, _) = fast_run(be, &s, &inp, fp, bp);
+        let (b, _) = fast_run(be, &s, &inp, fp, bp);
         assert_eq!(bits(&a.y), bits(&b.y), "y");
         assert_eq!(bits(&a.saved), bits(&b.saved), "saved");
         for ((n, x), (_, y)) in a.grads.iter().zip(&b.grads) {
@@ -690,7 +542,7 @@ fn persist_bits<D: Device>(be: &KernelBackend<f32, D>) {
                 v[r * n..(r + 1) * n].to_vec()
             };
             let solo_in: Vec<Vec<f64>> = inp.iter().map(slice).collect();
-            let solo = lstm_run(be, &one, &solo_in, Some(fp), Some(bp));
+            let (solo, _) = fast_run(be, &one, &solo_in, fp, bp);
             let part = |v: &[f32], parts: usize, k: usize| {
                 let n = v.len() / parts;
                 v[k * n..(k + 1) * n].to_vec()
@@ -722,20 +574,9 @@ fn fallback<T: Elem, D: Device>(be: &KernelBackend<T, D>) {
     }
     for s in shapes {
         let inp = lstm_inputs(&s, 55);
-        let fast = lstm_run(
-            be,
-            &s,
-            &inp,
-            Some(RecPrecision::F16),
-            Some(RecPrecision::Bf16),
-        );
-        assert_eq!(
-            fast.kernels,
-            [Some(LstmKernel::PerStep); 2],
-            "{} {s:?}",
-            T::DTYPE
-        );
-        let plain = lstm_run(be, &s, &inp, None, None);
+        let (fast, kinds) = fast_run(be, &s, &inp, RecPrecision::F16, RecPrecision::Bf16);
+        assert_eq!(kinds, [LstmKernel::PerStep; 2], "{} {s:?}", T::DTYPE);
+        let plain = lstm_run(be, &s, &inp, true);
         assert_eq!(bits(&fast.y), bits(&plain.y), "{s:?} y");
         assert_eq!(bits(&fast.saved), bits(&plain.saved), "{s:?} saved");
         for ((n, x), (_, y)) in fast.grads.iter().zip(&plain.grads) {

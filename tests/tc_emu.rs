@@ -18,51 +18,10 @@ mod common;
 
 use common::data;
 use common::skip::skip_notice;
+use recaux::backend::Backend;
 use recaux::backend::cuda::{CudaBackend, cuda_available};
 use recaux::backend::emu::EmuBackend;
 use recaux::backend::kernel::{Device, KernelBackend, TcOp};
-
-/// Runs `f` on emu and, when usable, on cuda (f32 backends: the probes are f32 kernels).
-fn on_devices(f: impl Fn(&str, &dyn Probe)) {
-    f("emu", &EmuBackend::<f32>::new().expect("emu backend"));
-    match cuda_available() {
-        Ok(_) => f("cuda", &CudaBackend::<f32>::new(0).expect("cuda backend")),
-        Err(why) => skip_notice(&format!("SKIP cuda: {why}")),
-    }
-}
-
-/// The probe methods, object-safe over devices.
-trait Probe {
-    fn convert(&self, x: &[f32]) -> recaux::Result<recaux::backend::kernel::Conversions>;
-    #[allow(clippy::too_many_arguments)]
-    fn mma(
-        &self,
-        op: TcOp,
-        a_col: bool,
-        b_col: bool,
-        misalign: bool,
-        a: &[f32],
-        b: &[f32],
-        c: &[f32],
-    ) -> recaux::Result<Vec<f32>>;
-}
-impl<D: Device> Probe for KernelBackend<f32, D> {
-    fn convert(&self, x: &[f32]) -> recaux::Result<recaux::backend::kernel::Conversions> {
-        self.tc_convert(x)
-    }
-    fn mma(
-        &self,
-        op: TcOp,
-        a_col: bool,
-        b_col: bool,
-        misalign: bool,
-        a: &[f32],
-        b: &[f32],
-        c: &[f32],
-    ) -> recaux::Result<Vec<f32>> {
-        self.tc_mma_probe(op, a_col, b_col, misalign, a, b, c)
-    }
-}
 
 fn f(bits: u32) -> f32 {
     f32::from_bits(bits)
@@ -156,45 +115,47 @@ fn conversions_round_edge_cases_exactly() {
         );
         assert_eq!(tf32_rna_ref(f(x)), t, "tf32 table, {x:#010x}");
     }
-    on_devices(|dev, be| {
-        let mut xs: Vec<f32> = EDGES.iter().map(|e| f(e.0)).collect();
-        xs.push(f32::NAN);
-        xs.push(-f32::NAN);
-        let got = be.convert(&xs).expect("tc_convert");
-        for (i, &(x, h, bf, t)) in EDGES.iter().enumerate() {
-            assert_eq!(got.f16[i], h, "{dev} f16 of {x:#010x}: {:#06x}", got.f16[i]);
-            assert_eq!(
-                got.bf16[i], bf,
-                "{dev} bf16 of {x:#010x}: {:#06x}",
-                got.bf16[i]
-            );
-            assert_eq!(
-                got.tf32[i], t,
-                "{dev} tf32 of {x:#010x}: {:#010x}",
-                got.tf32[i]
-            );
-            let back = half::f16::from_bits(h).to_f32();
-            assert_eq!(
-                got.f16_back[i].to_bits(),
-                back.to_bits(),
-                "{dev} f16 -> f32"
-            );
-        }
-        // NaN stays NaN (which NaN the hardware returns is not relied upon)
-        for i in EDGES.len()..xs.len() {
-            assert!(half::f16::from_bits(got.f16[i]).is_nan(), "{dev} f16 NaN");
-            assert!(
-                half::bf16::from_bits(got.bf16[i]).is_nan(),
-                "{dev} bf16 NaN"
-            );
-            assert!(f32::from_bits(got.tf32[i]).is_nan(), "{dev} tf32 NaN");
-        }
-    });
+    f32_devices!(edges_on);
 }
 
-#[test]
-fn conversions_match_references_on_many_values() {
-    // Every exponent, random mantissas (ties included at the low bits).
+fn edges_on<D: Device>(be: &KernelBackend<f32, D>) {
+    let dev = be.name();
+    let mut xs: Vec<f32> = EDGES.iter().map(|e| f(e.0)).collect();
+    xs.push(f32::NAN);
+    xs.push(-f32::NAN);
+    let got = be.tc_convert(&xs).expect("tc_convert");
+    for (i, &(x, h, bf, t)) in EDGES.iter().enumerate() {
+        assert_eq!(got.f16[i], h, "{dev} f16 of {x:#010x}: {:#06x}", got.f16[i]);
+        assert_eq!(
+            got.bf16[i], bf,
+            "{dev} bf16 of {x:#010x}: {:#06x}",
+            got.bf16[i]
+        );
+        assert_eq!(
+            got.tf32[i], t,
+            "{dev} tf32 of {x:#010x}: {:#010x}",
+            got.tf32[i]
+        );
+        let back = half::f16::from_bits(h).to_f32();
+        assert_eq!(
+            got.f16_back[i].to_bits(),
+            back.to_bits(),
+            "{dev} f16 -> f32"
+        );
+    }
+    // NaN stays NaN (which NaN the hardware returns is not relied upon)
+    for i in EDGES.len()..xs.len() {
+        assert!(half::f16::from_bits(got.f16[i]).is_nan(), "{dev} f16 NaN");
+        assert!(
+            half::bf16::from_bits(got.bf16[i]).is_nan(),
+            "{dev} bf16 NaN"
+        );
+        assert!(f32::from_bits(got.tf32[i]).is_nan(), "{dev} tf32 NaN");
+    }
+}
+
+/// Every exponent, random mantissas, ties at the low bits.
+fn many_values() -> Vec<f32> {
     let mut xs = Vec::new();
     let mut s = 0x9e37_79b9u32;
     for i in 0..20_000u32 {
@@ -211,29 +172,32 @@ fn conversions_match_references_on_many_values() {
             xs.push(f32::from_bits(bits));
         }
     }
-    on_devices(|dev, be| {
-        let got = be.convert(&xs).expect("tc_convert");
-        for (i, &x) in xs.iter().enumerate() {
-            assert_eq!(
-                got.f16[i],
-                half::f16::from_f32(x).to_bits(),
-                "{dev} f16 of {:#010x}",
-                x.to_bits()
-            );
-            assert_eq!(
-                got.bf16[i],
-                half::bf16::from_f32(x).to_bits(),
-                "{dev} bf16 of {:#010x}",
-                x.to_bits()
-            );
-            assert_eq!(
-                got.tf32[i],
-                tf32_rna_ref(x),
-                "{dev} tf32 of {:#010x}",
-                x.to_bits()
-            );
-        }
-    });
+    xs
+}
+
+fn many_on<D: Device>(be: &KernelBackend<f32, D>) {
+    let xs = many_values();
+    let got = be.tc_convert(&xs).expect("tc_convert");
+    for (i, &x) in xs.iter().enumerate() {
+        let b = x.to_bits();
+        let dev = be.name();
+        assert_eq!(
+            got.f16[i],
+            half::f16::from_f32(x).to_bits(),
+            "{dev} f16 of {b:#010x}"
+        );
+        assert_eq!(
+            got.bf16[i],
+            half::bf16::from_f32(x).to_bits(),
+            "{dev} bf16 of {b:#010x}"
+        );
+        assert_eq!(got.tf32[i], tf32_rna_ref(x), "{dev} tf32 of {b:#010x}");
+    }
+}
+
+#[test]
+fn conversions_match_references_on_many_values() {
+    f32_devices!(many_on);
 }
 
 /// The operand as the tensor core sees it (reference conversions).
@@ -245,45 +209,46 @@ fn rounded(op: TcOp, x: f32) -> f64 {
     }
 }
 
-#[test]
-fn wmma_tiles_match_f64_products_for_every_type_and_layout() {
+fn wmma_on<D: Device>(be: &KernelBackend<f32, D>) {
+    let dev = be.name();
     let a: Vec<f32> = data(256, 1).iter().map(|&v| v as f32).collect();
     let b: Vec<f32> = data(256, 2).iter().map(|&v| v as f32 * 3.0).collect();
     let c: Vec<f32> = data(256, 3).iter().map(|&v| v as f32).collect();
-    on_devices(|dev, be| {
-        for op in [TcOp::F16, TcOp::Bf16, TcOp::Tf32] {
-            let k = op.k();
-            for (a_col, b_col) in [(false, false), (false, true), (true, false), (true, true)] {
-                let d = be
-                    .mma(op, a_col, b_col, false, &a, &b, &c)
-                    .expect("tc_mma_probe");
-                let mut worst = 0.0f64;
-                for i in 0..16 {
-                    for j in 0..16 {
-                        let (mut s, mut mag) = (0.0f64, 0.0f64);
-                        for kk in 0..k {
-                            let p = rounded(op, a[i * 16 + kk]) * rounded(op, b[kk * 16 + j]);
-                            s += p;
-                            mag += p.abs();
-                        }
-                        let want = 2.0 * s + c[i * 16 + j] as f64;
-                        let err = (d[i * 16 + j] as f64 - want).abs();
-                        let bound = 1e-5 * (2.0 * mag + (c[i * 16 + j] as f64).abs());
-                        assert!(
-                            err <= bound,
-                            "{dev} {op:?} a_col {a_col} b_col {b_col} ({i}, {j}): got {}, want \
-                             {want}, err {err:e} > {bound:e}",
-                            d[i * 16 + j]
-                        );
-                        worst = worst.max(err / (2.0 * mag).max(1e-30));
+    for op in [TcOp::F16, TcOp::Bf16, TcOp::Tf32] {
+        let k = op.k();
+        for (a_col, b_col) in [(false, false), (false, true), (true, false), (true, true)] {
+            let d = be
+                .tc_mma_probe(op, a_col, b_col, false, &a, &b, &c)
+                .expect("tc_mma_probe");
+            let mut worst = 0.0f64;
+            for i in 0..16 {
+                for j in 0..16 {
+                    let (mut s, mut mag) = (0.0f64, 0.0f64);
+                    for kk in 0..k {
+                        let p = rounded(op, a[i * 16 + kk]) * rounded(op, b[kk * 16 + j]);
+                        s += p;
+                        mag += p.abs();
                     }
+                    let want = 2.0 * s + c[i * 16 + j] as f64;
+                    let err = (d[i * 16 + j] as f64 - want).abs();
+                    let bound = 1e-5 * (2.0 * mag + (c[i * 16 + j] as f64).abs());
+                    assert!(
+                        err <= bound,
+                        "{dev} {op:?} a_col {a_col} b_col {b_col} ({i}, {j}): got {}, want \
+                             {want}, err {err:e} > {bound:e}",
+                        d[i * 16 + j]
+                    );
+                    worst = worst.max(err / (2.0 * mag).max(1e-30));
                 }
-                println!(
-                    "{dev} {op:?} a_col {a_col} b_col {b_col}: worst err {worst:.2e} x sum|ab|"
-                );
             }
+            println!("{dev} {op:?} a_col {a_col} b_col {b_col}: worst err {worst:.2e} x sum|ab|");
         }
-    });
+    }
+}
+
+#[test]
+fn wmma_tiles_match_f64_products_for_every_type_and_layout() {
+    f32_devices!(wmma_on);
 }
 
 #[test]

@@ -93,3 +93,18 @@ macro_rules! all_backends {
         }
     }};
 }
+
+/// Runs a test body `f(&backend)` on an emu f32 kernel backend and, when a GPU is usable, a
+/// cuda one; prints `SKIP cuda: <reason>` otherwise (for the f32-only tensor-core kernels).
+#[macro_export]
+macro_rules! f32_devices {
+    ($f:ident) => {{
+        use recaux::backend::cuda::{CudaBackend, cuda_available};
+        use recaux::backend::emu::EmuBackend;
+        $f(&EmuBackend::<f32>::new().expect("emu backend"));
+        match cuda_available() {
+            Ok(_) => $f(&CudaBackend::<f32>::new(0).expect("cuda backend")),
+            Err(why) => $crate::common::skip::skip_notice(&format!("SKIP cuda: {why}")),
+        }
+    }};
+}

@@ -182,6 +182,7 @@ where
 /// Everything an LSTM fwd+bwd produces, downloaded.
 pub struct LstmOut<T> {
     pub y: Vec<T>,
+    pub saved: Vec<T>,
     /// dx, then per direction dW_ih, dW_hh, db_ih, db_hh.
     pub grads: Vec<(String, Vec<T>)>,
 }
@@ -224,6 +225,33 @@ pub fn lstm_run<B: Backend>(
     inp: &[Vec<f64>],
     with_dx: bool,
 ) -> LstmOut<B::T> {
+    lstm_run_with(
+        be,
+        s,
+        inp,
+        with_dx,
+        |x, p, y, saved| be.lstm_fwd(s, x, p, y, saved).unwrap(),
+        |x, p, y, saved, dy, dx, g| be.lstm_bwd(s, x, p, y, saved, dy, dx, g).unwrap(),
+    )
+}
+
+/// [`lstm_run`] with the forward and backward passes given (e.g. another kernel's).
+pub fn lstm_run_with<B: Backend>(
+    be: &B,
+    s: &LstmShape,
+    inp: &[Vec<f64>],
+    with_dx: bool,
+    fwd: impl FnOnce(&B::Buf, &LstmParams<B>, &mut B::Buf, &mut B::Buf),
+    bwd: impl FnOnce(
+        &B::Buf,
+        &LstmParams<B>,
+        &B::Buf,
+        &B::Buf,
+        &B::Buf,
+        Option<&mut B::Buf>,
+        &mut LstmGrads<B>,
+    ),
+) -> LstmOut<B::T> {
     let up = |v: &Vec<f64>| be.upload(&tv::<B::T>(v)).unwrap();
     let x = up(&inp[0]);
     let w: Vec<B::Buf> = inp[1..9].iter().map(up).collect();
@@ -235,7 +263,7 @@ pub fn lstm_run<B: Backend>(
     };
     let mut y = be.alloc(s.y_len()).unwrap();
     let mut saved = be.alloc(s.saved_len()).unwrap();
-    be.lstm_fwd(s, &x, &p, &mut y, &mut saved).unwrap();
+    fwd(&x, &p, &mut y, &mut saved);
     let dy = up(&inp[9]);
     let mut dx = up(&inp[10]);
     let mut gb: Vec<B::Buf> = inp[11..19].iter().map(up).collect();
@@ -249,8 +277,7 @@ pub fn lstm_run<B: Backend>(
             b_ih: [g2, g6],
             b_hh: [g3, g7],
         };
-        be.lstm_bwd(
-            s,
+        bwd(
             &x,
             &p,
             &y,
@@ -258,8 +285,7 @@ pub fn lstm_run<B: Backend>(
             &dy,
             if with_dx { Some(&mut dx) } else { None },
             &mut g,
-        )
-        .unwrap();
+        );
     }
     let names = ["w_ih", "w_hh", "b_ih", "b_hh"];
     let mut grads = vec![("dx".to_string(), be.download(&dx).unwrap())];
@@ -271,6 +297,7 @@ pub fn lstm_run<B: Backend>(
     }
     LstmOut {
         y: be.download(&y).unwrap(),
+        saved: be.download(&saved).unwrap(),
         grads,
     }
 }

@@ -5,8 +5,9 @@
 //! tests/tc_emu.rs).
 
 use crate::common::data;
+use crate::common_mm::{lstm_inputs, lstm_run_with};
 use recaux::backend::kernel::{Device, KernelBackend, RecPrecision, TcOp};
-use recaux::backend::{Backend, GemmSpec, LstmGrads, LstmParams, LstmShape};
+use recaux::backend::{Backend, GemmSpec, LstmShape};
 
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
@@ -29,58 +30,29 @@ fn gemm<D: Device>(be: &KernelBackend<f32, D>, s: &GemmSpec, seed: u32) -> Vec<f
     be.download(&c).unwrap()
 }
 
-/// Fast LSTM forward + backward on inputs from `data`; y then every gradient, concatenated.
+/// Fast LSTM forward (f16) + backward (bf16) on inputs from `lstm_inputs`; y, saved and every
+/// gradient, concatenated.
 fn lstm<D: Device>(be: &KernelBackend<f32, D>, s: &LstmShape) -> Vec<f32> {
-    let g4 = 4 * s.h;
-    let up = |n: usize, seed: u32| be.upload(&f32s(&data(n, seed))).unwrap();
-    let x = up(s.x_len(), 1);
-    let w: Vec<_> = (0..8u32)
-        .map(|k| up(s.m * g4 * [s.i, s.h, 1, 1][k as usize % 4], 10 + k))
-        .collect();
-    let p = LstmParams {
-        w_ih: [&w[0], &w[4]],
-        w_hh: [&w[1], &w[5]],
-        b_ih: [&w[2], &w[6]],
-        b_hh: [&w[3], &w[7]],
-    };
-    let mut y = be.alloc(s.y_len()).unwrap();
-    let mut saved = be.alloc(s.saved_len()).unwrap();
-    be.lstm_fwd_fast(s, &x, &p, &mut y, &mut saved, RecPrecision::F16)
-        .unwrap();
-    let dy = up(s.y_len(), 30);
-    let mut dx = be.alloc(s.x_len()).unwrap();
-    let mut gb: Vec<_> = (0..8)
-        .map(|k| be.alloc(s.m * g4 * [s.i, s.h, 1, 1][k % 4]).unwrap())
-        .collect();
-    {
-        let [g0, g1, g2, g3, g4_, g5, g6, g7] = &mut gb[..] else {
-            unreachable!()
-        };
-        let mut g = LstmGrads {
-            w_ih: [g0, g4_],
-            w_hh: [g1, g5],
-            b_ih: [g2, g6],
-            b_hh: [g3, g7],
-        };
-        be.lstm_bwd_fast(
-            s,
-            &x,
-            &p,
-            &y,
-            &saved,
-            &dy,
-            Some(&mut dx),
-            &mut g,
-            RecPrecision::Bf16,
-        )
-        .unwrap();
+    let out = lstm_run_with(
+        be,
+        s,
+        &lstm_inputs(s, 3),
+        true,
+        |x, p, y, saved| {
+            be.lstm_fwd_fast(s, x, p, y, saved, RecPrecision::F16)
+                .unwrap();
+        },
+        |x, p, y, saved, dy, dx, g| {
+            be.lstm_bwd_fast(s, x, p, y, saved, dy, dx, g, RecPrecision::Bf16)
+                .unwrap();
+        },
+    );
+    let mut v = out.y;
+    v.extend(out.saved);
+    for (_, g) in out.grads {
+        v.extend(g);
     }
-    let mut out = be.download(&y).unwrap();
-    out.extend(be.download(&dx).unwrap());
-    for g in &gb {
-        out.extend(be.download(g).unwrap());
-    }
-    out
+    v
 }
 
 pub fn sanitize_tc_cases<D: Device>(be: &KernelBackend<f32, D>) {

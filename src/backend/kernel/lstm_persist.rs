@@ -21,7 +21,6 @@
 //! direction dW_ih += dG^T x and dW_hh += dG^T h_prev (gemm_tc, split-K), db_ih and db_hh +=
 //! colsum(dG) (the parallel two-pass sum), and dx += dG_fwd W_ih_fwd + dG_rev W_ih_rev.
 
-use super::ops_mm::GemmCall;
 use super::params_tc::{LstmPersistBwdP, LstmPersistP};
 use super::{DevBuf, Device, KernelBackend, LaunchCfg};
 use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape};
@@ -98,116 +97,6 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         (cfg, slices as i64, items as i64)
     }
 
-    /// `G = x W_ih^T + (b_ih + b_hh)` of both directions into `g` `[2, M, T, B, 4H]`.
-    fn lstm_input_projection(
-        &self,
-        s: &LstmShape,
-        x: &DevBuf<D, T>,
-        p: &LstmParams<Self>,
-        g: &DevBuf<D, T>,
-    ) -> Result<()> {
-        let (rows, g4) = (s.t * s.b, 4 * s.h);
-        let item = rows * g4;
-        for d in 0..2 {
-            self.gemm_tc_call(&GemmCall {
-                batch: s.m,
-                m: rows,
-                n: g4,
-                k: s.i,
-                trans_a: false,
-                trans_b: true,
-                accumulate: false,
-                a: self.view(x, 0, s.i, rows * s.i),
-                b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
-                c: self.view(g, d * s.m * item, g4, item),
-                bias: Some(self.view(p.b_ih[d], 0, g4, g4)),
-                bias2: Some(self.ptr(p.b_hh[d])),
-            })?;
-        }
-        Ok(())
-    }
-
-    /// The parameter (and input) gradients from the gate gradients `dg` `[2, M, T, B, 4H]`:
-    /// dW_ih += dG^T x, dW_hh += dG^T h_prev, db_ih and db_hh += colsum(dG), dx += dG W_ih.
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_param_grads(
-        &self,
-        s: &LstmShape,
-        x: &DevBuf<D, T>,
-        p: &LstmParams<Self>,
-        y: &DevBuf<D, T>,
-        dg: &DevBuf<D, T>,
-        dx: Option<&mut DevBuf<D, T>>,
-        gr: &mut LstmGrads<Self>,
-    ) -> Result<()> {
-        let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
-        let item = rows * g4;
-        for d in 0..2 {
-            let dg_d = d * s.m * item;
-            self.gemm_tc_call(&GemmCall {
-                batch: s.m,
-                m: g4,
-                n: s.i,
-                k: rows,
-                trans_a: true,
-                trans_b: false,
-                accumulate: true,
-                a: self.view(dg, dg_d, g4, item),
-                b: self.view(x, 0, s.i, rows * s.i),
-                c: self.view(gr.w_ih[d], 0, s.i, g4 * s.i),
-                bias: None,
-                bias2: None,
-            })?;
-            // Steps with a predecessor: forward pairs dG of t = 1..T-1 with h of t-1, reverse
-            // dG of t = 0..T-2 with h of t+1 (direction d's half of y, row stride 2H).
-            if s.t > 1 {
-                let (dg_off, h_row0) = if d == 0 { (s.b * g4, 0) } else { (0, s.b) };
-                self.gemm_tc_call(&GemmCall {
-                    batch: s.m,
-                    m: g4,
-                    n: h,
-                    k: (s.t - 1) * s.b,
-                    trans_a: true,
-                    trans_b: false,
-                    accumulate: true,
-                    a: self.view(dg, dg_d + dg_off, g4, item),
-                    b: self.view(y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
-                    c: self.view(gr.w_hh[d], 0, h, g4 * h),
-                    bias: None,
-                    bias2: None,
-                })?;
-            }
-            self.colsum_par_call(
-                s.m,
-                rows,
-                g4,
-                g4,
-                self.at(dg, dg_d),
-                self.ptr(gr.b_ih[d]),
-                self.ptr(gr.b_hh[d]),
-            )?;
-        }
-        if let Some(dx) = dx {
-            for d in 0..2 {
-                self.gemm_tc_call(&GemmCall {
-                    batch: s.m,
-                    m: rows,
-                    n: s.i,
-                    k: g4,
-                    trans_a: false,
-                    trans_b: false,
-                    accumulate: true,
-                    a: self.view(dg, d * s.m * item, g4, item),
-                    b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
-                    c: self.view(dx, 0, s.i, rows * s.i),
-                    bias: None,
-                    bias2: None,
-                })?;
-            }
-        }
-        Ok(())
-    }
-
     /// [`Backend::lstm_fwd`](crate::backend::Backend::lstm_fwd) on the persistent kernel with
     /// operand type `prec` when [`persist_supported`], else on the per-step kernels; returns
     /// which ran.
@@ -226,7 +115,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         }
         self.check_lstm_fwd(s, x, p, y, saved)?;
         let g = self.alloc_of::<T>(2 * s.m * s.t * s.b * 4 * s.h)?;
-        self.lstm_input_projection(s, x, p, &g)?;
+        self.lstm_input_projection(s, x, p, &g, true)?;
         let (cfg, slices, items) = self.persist_cfg(s, persist_fwd_smem(s.h));
         let lp = LstmPersistP {
             g: self.ptr(&g),
@@ -282,7 +171,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             items,
         };
         self.launch(&format!("lstm_persist_bwd_{}", prec.suffix()), cfg, &bp)?;
-        self.lstm_param_grads(s, x, p, y, &dg, dx, gr)?;
+        self.lstm_param_grads(s, x, p, y, &dg, dx, gr, true)?;
         Ok(LstmKernel::Persistent(prec))
     }
 }

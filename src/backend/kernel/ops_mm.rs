@@ -122,7 +122,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     /// Column sums `db[r, j] (+ db2[r, j]) += sum_i dy[r, i, j]`, dy rows of stride `ld`,
     /// batch stride `rows * ld`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn colsum_call(
+    fn colsum_call(
         &self,
         batch: usize,
         rows: usize,
@@ -309,22 +309,7 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         let (rows, g4) = (s.t * s.b, 4 * s.h);
         let item = rows * g4;
         let g = self.alloc_of::<T>(2 * s.m * item)?;
-        for d in 0..2 {
-            self.gemm_call(&GemmCall {
-                batch: s.m,
-                m: rows,
-                n: g4,
-                k: s.i,
-                trans_a: false,
-                trans_b: true,
-                accumulate: false,
-                a: self.view(x, 0, s.i, rows * s.i),
-                b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
-                c: self.view(&g, d * s.m * item, g4, item),
-                bias: Some(self.view(p.b_ih[d], 0, g4, g4)),
-                bias2: Some(self.ptr(p.b_hh[d])),
-            })?;
-        }
+        self.lstm_input_projection(s, x, p, &g, false)?;
         let cfg = self.step_cfg(s);
         for k in 0..s.t {
             let sp = LstmStepP {
@@ -386,70 +371,145 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             };
             self.launch_t("lstm_step_bwd", cfg, &sp)?;
         }
+        self.lstm_param_grads(s, x, p, y, &dg, dx, gr, false)
+    }
+
+    /// One product of the LSTM's GEMM sequence: the tensor-core kernel when `fast` (it falls
+    /// back by itself where it cannot run), else the SIMT one.
+    fn lstm_product(&self, g: &GemmCall, fast: bool) -> Result<()> {
+        if fast {
+            self.gemm_tc_call(g).map(|_| ())
+        } else {
+            self.gemm_call(g)
+        }
+    }
+
+    /// `G = x W_ih^T + (b_ih + b_hh)` of both directions into `g` `[2, M, T, B, 4H]`, over all
+    /// steps and replicas (one GEMM per direction); on the tensor cores when `fast`.
+    pub(crate) fn lstm_input_projection(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        g: &DevBuf<D, T>,
+        fast: bool,
+    ) -> Result<()> {
+        let (rows, g4) = (s.t * s.b, 4 * s.h);
+        let item = rows * g4;
+        for d in 0..2 {
+            self.lstm_product(
+                &GemmCall {
+                    batch: s.m,
+                    m: rows,
+                    n: g4,
+                    k: s.i,
+                    trans_a: false,
+                    trans_b: true,
+                    accumulate: false,
+                    a: self.view(x, 0, s.i, rows * s.i),
+                    b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
+                    c: self.view(g, d * s.m * item, g4, item),
+                    bias: Some(self.view(p.b_ih[d], 0, g4, g4)),
+                    bias2: Some(self.ptr(p.b_hh[d])),
+                },
+                fast,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The parameter and input gradients from the gate gradients `dg` `[2, M, T, B, 4H]`, per
+    /// direction: dW_ih += dG^T x, dW_hh += dG^T h_prev (a strided view of y), db_ih and db_hh
+    /// += colsum(dG); then dx += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev. On the tensor cores
+    /// and the parallel column sum when `fast`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn lstm_param_grads(
+        &self,
+        s: &LstmShape,
+        x: &DevBuf<D, T>,
+        p: &LstmParams<Self>,
+        y: &DevBuf<D, T>,
+        dg: &DevBuf<D, T>,
+        dx: Option<&mut DevBuf<D, T>>,
+        gr: &mut LstmGrads<Self>,
+        fast: bool,
+    ) -> Result<()> {
+        let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
+        let item = rows * g4;
         for d in 0..2 {
             let dg_d = d * s.m * item;
             // dW_ih[r] += dG[r]^T x[r]: [4H, TB] x [TB, I]
-            self.gemm_call(&GemmCall {
-                batch: s.m,
-                m: g4,
-                n: s.i,
-                k: rows,
-                trans_a: true,
-                trans_b: false,
-                accumulate: true,
-                a: self.view(&dg, dg_d, g4, item),
-                b: self.view(x, 0, s.i, rows * s.i),
-                c: self.view(gr.w_ih[d], 0, s.i, g4 * s.i),
-                bias: None,
-                bias2: None,
-            })?;
+            self.lstm_product(
+                &GemmCall {
+                    batch: s.m,
+                    m: g4,
+                    n: s.i,
+                    k: rows,
+                    trans_a: true,
+                    trans_b: false,
+                    accumulate: true,
+                    a: self.view(dg, dg_d, g4, item),
+                    b: self.view(x, 0, s.i, rows * s.i),
+                    c: self.view(gr.w_ih[d], 0, s.i, g4 * s.i),
+                    bias: None,
+                    bias2: None,
+                },
+                fast,
+            )?;
             // dW_hh[r] += sum over steps with a predecessor of dG_t^T h_prev(t): forward
             // pairs dG rows of t = 1..T-1 with h rows of t-1, reverse dG of t = 0..T-2 with h
             // of t+1; h is direction d's half of y (row stride 2H).
             if s.t > 1 {
                 let (dg_off, h_row0) = if d == 0 { (s.b * g4, 0) } else { (0, s.b) };
-                self.gemm_call(&GemmCall {
-                    batch: s.m,
-                    m: g4,
-                    n: h,
-                    k: (s.t - 1) * s.b,
-                    trans_a: true,
-                    trans_b: false,
-                    accumulate: true,
-                    a: self.view(&dg, dg_d + dg_off, g4, item),
-                    b: self.view(y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
-                    c: self.view(gr.w_hh[d], 0, h, g4 * h),
-                    bias: None,
-                    bias2: None,
-                })?;
+                self.lstm_product(
+                    &GemmCall {
+                        batch: s.m,
+                        m: g4,
+                        n: h,
+                        k: (s.t - 1) * s.b,
+                        trans_a: true,
+                        trans_b: false,
+                        accumulate: true,
+                        a: self.view(dg, dg_d + dg_off, g4, item),
+                        b: self.view(y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
+                        c: self.view(gr.w_hh[d], 0, h, g4 * h),
+                        bias: None,
+                        bias2: None,
+                    },
+                    fast,
+                )?;
             }
-            self.colsum_call(
-                s.m,
-                rows,
-                g4,
-                g4,
-                self.at(&dg, dg_d),
+            let (dgp, db, db2) = (
+                self.at(dg, dg_d),
                 self.ptr(gr.b_ih[d]),
                 self.ptr(gr.b_hh[d]),
-            )?;
+            );
+            if fast {
+                self.colsum_par_call(s.m, rows, g4, g4, dgp, db, db2)?;
+            } else {
+                self.colsum_call(s.m, rows, g4, g4, dgp, db, db2)?;
+            }
         }
         if let Some(dx) = dx {
             for d in 0..2 {
                 // dx[r] += dG_d[r] W_ih_d[r]: [TB, 4H] x [4H, I]
-                self.gemm_call(&GemmCall {
-                    batch: s.m,
-                    m: rows,
-                    n: s.i,
-                    k: g4,
-                    trans_a: false,
-                    trans_b: false,
-                    accumulate: true,
-                    a: self.view(&dg, d * s.m * item, g4, item),
-                    b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
-                    c: self.view(dx, 0, s.i, rows * s.i),
-                    bias: None,
-                    bias2: None,
-                })?;
+                self.lstm_product(
+                    &GemmCall {
+                        batch: s.m,
+                        m: rows,
+                        n: s.i,
+                        k: g4,
+                        trans_a: false,
+                        trans_b: false,
+                        accumulate: true,
+                        a: self.view(dg, d * s.m * item, g4, item),
+                        b: self.view(p.w_ih[d], 0, s.i, g4 * s.i),
+                        c: self.view(dx, 0, s.i, rows * s.i),
+                        bias: None,
+                        bias2: None,
+                    },
+                    fast,
+                )?;
             }
         }
         Ok(())
