@@ -282,7 +282,7 @@ pub fn check_linear<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<C
         let dw = added(be, &pre[1], |d| {
             be.gemm(&spec(true, false, out, inp, rows, true), &dy, &ab, None, d)
         })?;
-        let db = added(be, &pre[2], |d| be.bias_grad(m, rows, out, &dy, d))?;
+        let db = added(be, &pre[2], |d| be.gemm_bias_grad(m, rows, out, &dy, d))?;
         Ok(vec![da, dw, db])
     };
     check_op(

@@ -78,7 +78,6 @@ inline thread_local unsigned t_linear = 0;
 
 inline void sync_block() { g_block_barrier.wait(); }
 inline unsigned lane_id() { return t_linear % kWarp; }
-inline void sync_warp() { g_warp_barrier[t_linear / kWarp].wait(); }
 
 inline uint64_t warp_exchange(uint64_t bits, int src) {
     unsigned w = t_linear / kWarp;

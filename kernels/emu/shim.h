@@ -1,7 +1,8 @@
 // Host stand-ins for the CUDA built-ins that kernels/*.cu use, for the `emu` backend: the same
 // kernel source compiled by g++ and run block by block, each CUDA thread a host thread
-// (kernels/emu/runtime.h runs the grid). Only what the kernels use is here; a kernel that needs
-// another built-in adds it here with the same semantics as CUDA's.
+// (kernels/emu/runtime.h runs the grid). Only what the kernels use is here (threadIdx,
+// blockIdx, blockDim, gridDim, __syncthreads, __shfl_down_sync, __shared__, __umulhi and the
+// qualifiers); a kernel that needs another built-in adds it here with CUDA's semantics.
 //
 // Mapping:
 // - threadIdx / blockIdx are per-host-thread (thread_local); blockDim / gridDim are set once per
@@ -35,7 +36,6 @@ inline dim3 g_grid_dim;
 inline unsigned char* g_dyn_shared = nullptr;
 
 void sync_block();
-void sync_warp();
 // Publishes `bits` for this lane, then returns the bits of lane `src` of the same warp (or
 // `bits` itself when `src` is outside the warp).
 uint64_t warp_exchange(uint64_t bits, int src);
@@ -57,25 +57,13 @@ inline T shfl_from(T v, int src) {
 #define blockIdx (::recaux_emu::t_block_idx)
 #define blockDim (::recaux_emu::g_block_dim)
 #define gridDim (::recaux_emu::g_grid_dim)
-#define warpSize 32
 
-#define __global__
 #define __device__
-#define __host__
 #define __forceinline__ inline
 #define __shared__ static
-#define __launch_bounds__(...)
-#define __align__(n) alignas(n)
 
 inline void __syncthreads() { ::recaux_emu::sync_block(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { ::recaux_emu::sync_warp(); }
 
-template <class T>
-inline T __shfl_sync(unsigned, T v, int src, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int base = lane - lane % width;
-    return ::recaux_emu::shfl_from(v, base + src % width);
-}
 template <class T>
 inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
     int lane = (int)::recaux_emu::lane_id();
@@ -84,27 +72,6 @@ inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
     if (src / width != lane / width) src = -1;
     return ::recaux_emu::shfl_from(v, src);
 }
-template <class T>
-inline T __shfl_up_sync(unsigned, T v, unsigned delta, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int src = lane - (int)delta;
-    if (src < 0 || src / width != lane / width) src = -1;
-    return ::recaux_emu::shfl_from(v, src);
-}
-template <class T>
-inline T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int src = lane ^ mask;
-    if (src / width != lane / width) src = -1;
-    return ::recaux_emu::shfl_from(v, src);
-}
-
-template <class T>
-inline T __ldg(const T* p) {
-    return *p;
-}
 inline unsigned __umulhi(unsigned a, unsigned b) {
     return (unsigned)(((unsigned long long)a * (unsigned long long)b) >> 32);
 }
-inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
-inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }

@@ -585,5 +585,5 @@ fn linear_bwd<B: Backend>(
         accumulate: true,
     };
     be.gemm(&s, d_out, x, None, &mut g[wk])?;
-    be.bias_grad(m, rows, out, d_out, &mut g[wk + 1])
+    be.gemm_bias_grad(m, rows, out, d_out, &mut g[wk + 1])
 }

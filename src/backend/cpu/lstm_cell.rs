@@ -1,5 +1,9 @@
-//! The LSTM cell's pointwise work for one time step (all batch rows), forward and backward,
-//! and the f32 transcendental functions it needs in a form the compiler vectorises.
+//! The LSTM cell's pointwise work for one time step (all batch rows), forward and backward
+//! (part of the CPU twin of the `lstm` op, src/backend/cpu/lstm.rs), and the f32
+//! transcendental functions it needs in a form the compiler vectorises.
+//!
+//! The f32 versions are the fast CPU trainer's: nobody's oracle. Tests compare them, like
+//! every f32 path, against the f64 CPU path (std's exp/tanh).
 //!
 //! f32 uses Cephes-style `exp` and `tanh` (range reduction + polynomial, within a few ulp of
 //! the correctly rounded result; see the tests) compiled twice: plain and with AVX2+FMA
