@@ -211,6 +211,7 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf], layou
             let _ = fs::write(&report, b"");
             println!("cargo:rustc-env=RECAUX_KERNELS_STATUS=not built: {why}");
             println!("cargo:rustc-env=RECAUX_CUDA_ARCHS_BUILT=");
+            println!("cargo:rustc-env=RECAUX_NVCC=");
             return;
         }
     };
@@ -335,6 +336,8 @@ fn build_fatbin(root: &Path, out: &Path, kdir: &Path, kernels: &[PathBuf], layou
         nvcc.display()
     );
     println!("cargo:rustc-env=RECAUX_CUDA_ARCHS_BUILT={}", list.join(","));
+    // The nvcc that compiled the kernels (tests/params_layout.rs compiles with it too).
+    println!("cargo:rustc-env=RECAUX_NVCC={}", nvcc.display());
 }
 
 /// The number before `what` in a ptxas line such as "Used 12 registers, 256 bytes smem".

@@ -125,7 +125,8 @@ impl<P> Kernel<P> {
                 self.block_exact
             ));
         }
-        if self.block_exact == 0 && (!b[0].is_multiple_of(self.block_multiple) || b[1] * b[2] != 1) {
+        if self.block_exact == 0 && (!b[0].is_multiple_of(self.block_multiple) || b[1] * b[2] != 1)
+        {
             return Err(format!(
                 "block {b:?}: the kernel needs blockDim.x a multiple of {} (y = z = 1)",
                 self.block_multiple
