@@ -150,6 +150,7 @@ fn exported_weights_give_pytorchs_logits() {
         .float("logits", None)
         .unwrap()
         .0;
+    assert_eq!(out.logits.len(), want.len(), "logits: length");
     for (g, w) in out.logits.iter().zip(&want) {
         assert!(
             (*g as f64 - w).abs() <= 1e-5 + 1e-4 * w.abs(),

@@ -112,6 +112,7 @@ fn model_step<B: Backend>(be: &B) {
             );
         }
     }
+    assert_eq!(got.grads0.len(), want.grads0.len());
     for (k, (g, w)) in got.grads0.iter().zip(&want.grads0).enumerate() {
         let e = max_abs(g, w);
         worst[1] = worst[1].max(e);

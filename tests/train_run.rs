@@ -143,6 +143,8 @@ fn learns_and_resume_equals_an_uninterrupted_run() {
     let t = train(&full, false);
     let last: Vec<_> = t.state.metrics.iter().filter(|m| m.epoch == 3).collect();
     let first: Vec<_> = t.state.metrics.iter().filter(|m| m.epoch == 0).collect();
+    assert_eq!(first.len(), 2, "one row per replica in epoch 0");
+    assert_eq!(last.len(), first.len(), "one row per replica in epoch 3");
     for (a, b) in first.iter().zip(&last) {
         assert!(
             b.train_ce < a.train_ce,
@@ -168,6 +170,7 @@ fn learns_and_resume_equals_an_uninterrupted_run() {
     assert_eq!(p1.len(), p2.len());
     for ((n1, v1), (n2, v2)) in p1.iter().zip(&p2) {
         assert_eq!(n1, n2);
+        assert_eq!(v1.len(), v2.len(), "{n1}: length");
         assert!(
             v1.iter().zip(v2).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{n1} differs after resume"
@@ -198,6 +201,12 @@ fn joint_run_of_three_replicas_equals_solo_runs() {
             .iter()
             .filter(|m| m.replica == r)
             .collect();
+        assert_eq!(js.len(), 2, "replica {r}: one row per epoch");
+        assert_eq!(
+            js.len(),
+            solo.state.metrics.len(),
+            "replica {r}: rows of its solo run"
+        );
         for (a, b) in js.iter().zip(&solo.state.metrics) {
             let key = |m: &recaux::train::checkpoint::Metrics| {
                 [
