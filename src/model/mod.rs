@@ -17,6 +17,7 @@ pub use spec::{ModelSpec, ParamSpec, p};
 use crate::backend::{Backend, DropoutSpec, Elem, GemmSpec, LstmGrads, LstmParams, LstmShape};
 use crate::error::{Error, Result};
 use crate::rng;
+use rand_distr::{Distribution, Uniform};
 
 /// The four dropout sites, numbered as the dropout RNG's `tensor` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +47,10 @@ impl<B: Backend> Model<B> {
         self.seeds.len()
     }
 
-    /// PyTorch-style init (uniform(±1/sqrt(fan))) drawn from each replica's seed with the
-    /// Philox init stream: replica r depends only on `seeds[r]`.
+    /// PyTorch-style init: every parameter uniform in ±bound (1/sqrt(fan), the spec's
+    /// `ParamSpec::bound`), sampled in f64 by `rand_distr::Uniform` from each replica's own
+    /// Philox stream (seed, `rng::INIT_STREAM | k` for parameter k): replica r depends only on
+    /// `seeds[r]`, and every backend and element type gets the same values (rounded to T).
     pub fn init(be: &B, spec: ModelSpec, seeds: &[u64]) -> Result<Self> {
         spec.validate()?;
         if seeds.is_empty() {
@@ -55,13 +58,12 @@ impl<B: Backend> Model<B> {
         }
         let mut params = Vec::with_capacity(p::COUNT);
         for (k, ps) in spec.params().iter().enumerate() {
+            let dist = Uniform::new(-ps.bound, ps.bound)
+                .map_err(|e| Error::tensor(&ps.name, format!("init bound {}: {e}", ps.bound)))?;
             let mut host = Vec::with_capacity(seeds.len() * ps.numel());
             for &s in seeds {
-                host.extend(
-                    rng::init_uniform(s, k as u32, ps.numel(), -ps.bound, ps.bound)
-                        .into_iter()
-                        .map(B::T::of),
-                );
+                let mut g = rng::Philox::new(s, rng::INIT_STREAM | k as u32, 0, 0);
+                host.extend((0..ps.numel()).map(|_| B::T::of(dist.sample(&mut g))));
             }
             params.push(be.upload(&host)?);
         }
