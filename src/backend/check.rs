@@ -237,9 +237,13 @@ pub fn max_time_bwd<B: Backend + ?Sized>(
     indices(op, "arg", arg.1, t, "the argmax max_time_fwd writes")
 }
 
+/// Every buffer of an elementwise op has `n` elements.
+fn all_n<B: Backend + ?Sized>(be: &B, op: &str, n: usize, bufs: &[(&str, &B::Buf)]) -> Result<()> {
+    bufs.iter().try_for_each(|(arg, b)| buf(be, op, arg, b, n))
+}
+
 pub fn relu_fwd<B: Backend + ?Sized>(be: &B, n: usize, x: &B::Buf, y: &B::Buf) -> Result<()> {
-    buf(be, "relu_fwd", "x", x, n)?;
-    buf(be, "relu_fwd", "y", y, n)
+    all_n(be, "relu_fwd", n, &[("x", x), ("y", y)])
 }
 
 pub fn relu_bwd<B: Backend + ?Sized>(
@@ -249,14 +253,11 @@ pub fn relu_bwd<B: Backend + ?Sized>(
     dy: &B::Buf,
     dx: &B::Buf,
 ) -> Result<()> {
-    buf(be, "relu_bwd", "y", y, n)?;
-    buf(be, "relu_bwd", "dy", dy, n)?;
-    buf(be, "relu_bwd", "dx", dx, n)
+    all_n(be, "relu_bwd", n, &[("y", y), ("dy", dy), ("dx", dx)])
 }
 
 pub fn clamp_fwd<B: Backend + ?Sized>(be: &B, n: usize, x: &B::Buf, y: &B::Buf) -> Result<()> {
-    buf(be, "clamp_fwd", "x", x, n)?;
-    buf(be, "clamp_fwd", "y", y, n)
+    all_n(be, "clamp_fwd", n, &[("x", x), ("y", y)])
 }
 
 pub fn clamp_bwd<B: Backend + ?Sized>(
@@ -266,9 +267,7 @@ pub fn clamp_bwd<B: Backend + ?Sized>(
     dy: &B::Buf,
     dx: &B::Buf,
 ) -> Result<()> {
-    buf(be, "clamp_bwd", "x", x, n)?;
-    buf(be, "clamp_bwd", "dy", dy, n)?;
-    buf(be, "clamp_bwd", "dx", dx, n)
+    all_n(be, "clamp_bwd", n, &[("x", x), ("dy", dy), ("dx", dx)])
 }
 
 fn l1_n(op: &str, n: usize) -> Result<()> {

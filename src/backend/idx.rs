@@ -54,12 +54,4 @@ impl<I> IdxBuf<I> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// What the host knows about the values.
-    pub fn bounds(&self) -> IdxBounds {
-        self.bounds
-    }
-    /// The backend's buffer (for launch code and tests that pass it to a kernel by hand).
-    pub fn raw(&self) -> &I {
-        &self.raw
-    }
 }

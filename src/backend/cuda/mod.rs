@@ -168,11 +168,6 @@ impl CudaDevice {
         })
     }
 
-    /// The context (for device queries).
-    pub fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
-    }
-
     fn function(&self, name: &str) -> Result<sys::CUfunction> {
         let mut funcs = self.funcs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(&f) = funcs.get(name) {
