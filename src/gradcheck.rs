@@ -351,7 +351,7 @@ pub fn check_dropout<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> R
 }
 
 /// The model's linear layer `y = a W^T + bias` through gemm (NT + bias) and its backward
-/// through gemm (NN, TN) and bias_grad, exactly as `model::backward` wires it.
+/// through gemm (NN, TN) and gemm_bias_grad, exactly as `model::backward` wires it.
 pub fn check_linear<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let (m, rows, out, inp) = (2, 5, 3, 7);
     let mut dr = Draw::new(2);

@@ -98,6 +98,8 @@ fn ce_matches_the_f64_reference() {
     every_backend!(vs_reference);
 }
 
+/// Two runs give the same bits. On emu this can only catch a race between the threads of one
+/// block; an order dependence between blocks can only show on cuda (scripts/gpu-check.sh).
 fn rerun_is_bit_identical<B: Backend>(be: &B) {
     let (m, b, c) = (3, 300, 10);
     let inp = inputs(m, b, c);
