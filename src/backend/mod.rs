@@ -6,7 +6,8 @@
 //!   gets the same [`crate::Error`] on every backend, and the backends never see it.
 //! - [`Exec`] is what a backend implements: memory and the ops on arguments that have passed
 //!   those checks (backends only `debug_assert!` them). `Backend` is implemented for every
-//!   `Exec` by one blanket impl, so no backend can skip or change the checks.
+//!   `Exec` by one blanket impl: a backend implements `Exec` and gets the checks, and cannot
+//!   override them.
 //!
 //! Implementations: [`cpu`] (the reference, generic over f32/f64; f64 is every test's oracle),
 //! `cuda` (kernels/*.cu through cudarc) and `emu` (the same kernels compiled for the host),
