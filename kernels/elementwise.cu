@@ -1,7 +1,7 @@
 // relu and clamp, forward and backward. Grid-stride over n elements; backward accumulates.
 #include "common.cuh"
 
-// relu_fwd: y = max(x, 0). x, y: [n].
+// relu_fwd: y = max(x, 0); NaN stays NaN (as torch.relu). x, y: [n].
 template <class T>
 struct UnaryP {
     const T* x;
@@ -12,12 +12,13 @@ template <class T>
 __device__ void relu_fwd(const UnaryP<T>& p) {
     for (i64 i = rx_gid(); i < p.n; i += rx_gstride()) {
         T v = p.x[i];
-        p.y[i] = v > T(0) ? v : T(0);
+        p.y[i] = (v > T(0) || v != v) ? v : T(0);
     }
 }
 RECAUX_KERNEL_FT(relu_fwd, UnaryP, relu_fwd)
 
-// relu_bwd: dx += y > 0 ? dy : 0 (PyTorch's threshold_backward). y, dy, dx: [n].
+// relu_bwd: dx += y <= 0 ? 0 : dy (PyTorch's threshold_backward: a NaN y passes dy).
+// y, dy, dx: [n].
 template <class T>
 struct ReluBwdP {
     const T* y;
@@ -28,7 +29,7 @@ struct ReluBwdP {
 template <class T>
 __device__ void relu_bwd(const ReluBwdP<T>& p) {
     for (i64 i = rx_gid(); i < p.n; i += rx_gstride())
-        if (p.y[i] > T(0)) p.dx[i] += p.dy[i];
+        if (!(p.y[i] <= T(0))) p.dx[i] += p.dy[i];
 }
 RECAUX_KERNEL_FT(relu_bwd, ReluBwdP, relu_bwd)
 

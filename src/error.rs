@@ -22,8 +22,8 @@ pub enum Error {
     /// A required tensor is missing or has the wrong dtype/shape in a safetensors file.
     #[error("tensor `{name}`: {msg}")]
     Tensor { name: String, msg: String },
-    /// A configuration value is invalid; names the field.
-    #[error("config field `{field}`: {msg}")]
+    /// A configuration value (a config field, a flag, a limit) is invalid; names it.
+    #[error("`{field}`: {msg}")]
     Config { field: String, msg: String },
     /// Audio decoding or feature extraction failed.
     #[error("audio: {0}")]

@@ -7,7 +7,7 @@ use crate::data::prepare::{OnError, PrepareOptions, prepare};
 use crate::data::split::SplitMethod;
 use crate::data::{Dataset, fma, folders, manifest};
 use anyhow::{Context, bail};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How to split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -94,21 +94,10 @@ pub struct Args {
     pub quiet: bool,
 }
 
-fn load_config(path: &Path) -> anyhow::Result<FeatureConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    // YAML is a superset of JSON: one parser reads both.
-    let v: serde_yaml::Value = serde_yaml::from_str(&text)
-        .with_context(|| format!("{}: not YAML/JSON", path.display()))?;
-    let v = match v.get("features") {
-        Some(f) => f.clone(),
-        None => v,
-    };
-    serde_yaml::from_value(v).with_context(|| format!("{}: feature config", path.display()))
-}
-
 fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
     let mut c = match &a.config {
-        Some(p) => load_config(p)?,
+        // YAML is a superset of JSON: one parser reads both
+        Some(p) => FeatureConfig::from_yaml_file(p)?,
         None => FeatureConfig::default(),
     };
     if let Some(x) = a.sample_rate {
@@ -139,9 +128,7 @@ fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
         Some("center") => c.crop = CropMode::Center,
         _ => {}
     }
-    if c.n_mels == 0 || c.hop_length == 0 || c.sample_rate == 0 || c.clip_seconds <= 0.0 {
-        bail!("feature config: n_mels, hop_length, sample_rate and clip_seconds must be > 0");
-    }
+    c.validate()?;
     Ok(c)
 }
 

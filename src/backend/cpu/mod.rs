@@ -456,7 +456,8 @@ impl<T: CellMath> Backend for CpuBackend<T> {
         let _t = self.timer("relu_fwd");
         check_len(self, x, n, "relu x")?;
         check_len(self, y, n, "relu y")?;
-        ops::map2(x, y, |v| if v > T::zero() { v } else { T::zero() });
+        // NaN passes through, as torch.relu
+        ops::map2(x, y, |v| if v > T::zero() || v.is_nan() { v } else { T::zero() });
         Ok(())
     }
     fn relu_bwd(&self, n: usize, y: &Vec<T>, dy: &Vec<T>, dx: &mut Vec<T>) -> Result<()> {
@@ -464,7 +465,8 @@ impl<T: CellMath> Backend for CpuBackend<T> {
         check_len(self, y, n, "relu y")?;
         check_len(self, dy, n, "relu dy")?;
         check_len(self, dx, n, "relu dx")?;
-        ops::acc_masked(y, dy, dx, |v| v > T::zero());
+        // threshold_backward: dy is dropped where y <= 0 (a NaN y keeps it), as PyTorch
+        ops::acc_masked(y, dy, dx, |v| !(v <= T::zero()));
         Ok(())
     }
     fn clamp_fwd(&self, n: usize, lo: f64, hi: f64, x: &Vec<T>, y: &mut Vec<T>) -> Result<()> {

@@ -54,11 +54,8 @@ pub(crate) fn dropout<T: Elem>(
                         if i >= yc.len() {
                             break;
                         }
-                        let v = if (w >> 8) >= thr {
-                            xc[i] * scale
-                        } else {
-                            T::zero()
-                        };
+                        // x * mask * scale, as PyTorch: a dropped NaN stays NaN (NaN * 0)
+                        let v = xc[i] * if (w >> 8) >= thr { scale } else { T::zero() };
                         if acc {
                             yc[i] += v;
                         } else {
@@ -85,7 +82,8 @@ pub(crate) fn bias_grad<T: Elem>(batch: usize, rows: usize, cols: usize, dy: &[T
     }
 }
 
-/// Max over time of `[M, T, N]` into `[M, N]` with the first arg-max.
+/// Max over time of `[M, T, N]` into `[M, N]` with the first arg-max. A NaN wins and stays
+/// (the first NaN's index), as `torch.max(x, dim)` propagates NaN.
 pub(crate) fn max_time_fwd<T: Elem>(
     m: usize,
     t: usize,
@@ -102,7 +100,7 @@ pub(crate) fn max_time_fwd<T: Elem>(
         for ti in 1..t {
             let xt = &x[(r * t + ti) * n..(r * t + ti + 1) * n];
             for j in 0..n {
-                if xt[j] > yr[j] {
+                if xt[j] > yr[j] || (xt[j].is_nan() && !yr[j].is_nan()) {
                     yr[j] = xt[j];
                     ar[j] = ti as i32;
                 }
