@@ -137,7 +137,7 @@ fn exported_weights_give_pytorchs_logits() {
         lambdas: vec![2.0],
         seeds: vec![0],
     };
-    save_best(&be, &cfg, &model, 0).unwrap();
+    save_best(&be, &cfg, &model, 0, 0).unwrap();
     // the exported file reads as a state_dict and reproduces PyTorch's logits
     let exported = TensorFile::open(&best_path(&cfg, 0)).unwrap();
     let (spec2, w2) = interop::load_weights(&exported, true).unwrap();

@@ -8,6 +8,7 @@
 //! middle of a stream (e.g. mp3 `main_data_begin` after a cut) is skipped and counted.
 
 use super::ClipError;
+use crate::limits;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -39,16 +40,94 @@ pub struct Decoded {
 /// [`ClipError::Decode`] (the stream is recognised but nothing decodes, headers are cut short,
 /// or an I/O failure). Known limit (symphonia 0.5's ogg reader): an ogg file cut in the
 /// middle of a page fails at open with "end of stream" instead of giving its first part.
+///
+/// Header fields are checked against [`crate::limits`] before symphonia sees the file (a WAV
+/// `fmt ` chunk's sample rate and channel count) and after it parsed them (every format's
+/// track parameters): a rate outside [`limits::SAMPLE_RATE_RANGE`], more than
+/// [`limits::MAX_CHANNELS`] channels or more than [`limits::MAX_AUDIO_SAMPLES`] samples is a
+/// [`ClipError::Decode`] naming the field. A panic inside the decoder is caught and reported
+/// the same way.
 pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ClipError::Missing),
         Err(e) => return Err(ClipError::Decode(format!("cannot open: {e}"))),
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().ok();
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(ClipError::NotAudio("a directory, not a file".into()));
+    }
+    let len = meta.map(|m| m.len()).unwrap_or(0);
     if len == 0 {
         return Err(ClipError::NoAudio("empty file".into()));
     }
+    check_wav_header(path)?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_file(path, file, len)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(ClipError::Decode(format!("decoder panicked: {msg}")))
+        })
+}
+
+/// A sample rate and channel count from a header, checked against the limits.
+fn check_format(rate: Option<u32>, channels: Option<usize>) -> Result<(), ClipError> {
+    let (lo, hi) = limits::SAMPLE_RATE_RANGE;
+    if let Some(r) = rate
+        && !(lo..=hi).contains(&r)
+    {
+        return Err(ClipError::Decode(format!(
+            "sample rate {r} Hz in the header is outside the supported {lo}..={hi} Hz"
+        )));
+    }
+    if let Some(c) = channels
+        && !(1..=limits::MAX_CHANNELS).contains(&c)
+    {
+        return Err(ClipError::Decode(format!(
+            "{c} channels in the header, supported: 1..={}",
+            limits::MAX_CHANNELS
+        )));
+    }
+    Ok(())
+}
+
+/// A RIFF/WAVE file's `fmt ` chunk, read from the first 64 KiB: its sample rate and channel
+/// count must be within the limits (symphonia's WAV reader panics on a zero rate and plans
+/// buffers from the rate it is given). Other files pass unchecked here.
+fn check_wav_header(path: &Path) -> Result<(), ClipError> {
+    let mut head = Vec::with_capacity(1 << 16);
+    let read = File::open(path).and_then(|f| f.take(1 << 16).read_to_end(&mut head));
+    if read.is_err() || head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return Ok(());
+    }
+    let mut at = 12usize;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]);
+        let body = at + 8;
+        if id == b"fmt " {
+            if body + 8 > head.len() {
+                return Err(ClipError::Decode("truncated WAV fmt chunk".into()));
+            }
+            let channels = u16::from_le_bytes([head[body + 2], head[body + 3]]);
+            let rate = u32::from_le_bytes([
+                head[body + 4],
+                head[body + 5],
+                head[body + 6],
+                head[body + 7],
+            ]);
+            return check_format(Some(rate), Some(channels as usize));
+        }
+        // chunks are padded to an even length
+        at = body.saturating_add(size as usize + (size as usize & 1));
+    }
+    Ok(())
+}
+
+fn decode_file(path: &Path, file: File, len: u64) -> Result<Decoded, ClipError> {
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -73,6 +152,10 @@ pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
         .iter()
         .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         .ok_or_else(|| ClipError::NoAudio("no audio track".into()))?;
+    check_format(
+        track.codec_params.sample_rate,
+        track.codec_params.channels.map(|c| c.count()),
+    )?;
     let track_id = track.id;
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
@@ -107,10 +190,19 @@ pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
         match decoder.decode(&packet) {
             Ok(buf) => {
                 let spec = *buf.spec();
+                check_format(Some(spec.rate), Some(spec.channels.count()))?;
                 if sample_rate == 0 {
                     sample_rate = spec.rate;
                 }
                 channels = spec.channels.count();
+                if samples.len() + buf.frames() > limits::MAX_AUDIO_SAMPLES {
+                    return Err(ClipError::Decode(format!(
+                        "more than {} samples ({:.1} hours at {sample_rate} Hz): above the \
+                         limit for one file",
+                        limits::MAX_AUDIO_SAMPLES,
+                        limits::MAX_AUDIO_SAMPLES as f64 / f64::from(sample_rate.max(1)) / 3600.0
+                    )));
+                }
                 mix_to_mono(&buf, &mut convert_buf, &mut samples);
             }
             Err(SymError::DecodeError(m)) => {

@@ -177,6 +177,14 @@ pub fn clip_features(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError
     cfg.validate().map_err(cfg_err)?;
     let dec = decode::decode_mono(path)?;
     let source_seconds = dec.samples.len() as f64 / f64::from(dec.sample_rate);
+    let n_out = resample::output_len(dec.samples.len(), dec.sample_rate, cfg.sample_rate);
+    if n_out > crate::limits::MAX_AUDIO_SAMPLES {
+        return Err(ClipError::Decode(format!(
+            "{source_seconds:.0} s resampled to {} Hz is {n_out} samples, above the limit of {}",
+            cfg.sample_rate,
+            crate::limits::MAX_AUDIO_SAMPLES
+        )));
+    }
     let y = resample::resample(&dec.samples, dec.sample_rate, cfg.sample_rate)
         .map_err(|e| ClipError::Decode(e.to_string()))?;
     drop(dec.samples);

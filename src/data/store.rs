@@ -222,6 +222,9 @@ impl FeatureStore {
         }
         let bad = |m: String| Error::Format(format!("{}: {m}", path.display()));
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(bad("a directory, not a feature store file".into()));
+        }
         // SAFETY: the mapping is read-only. recaux never writes a store in place (it writes a
         // new file and renames it), so the mapped inode does not change under us; another
         // program truncating the file would be outside this contract.
@@ -318,6 +321,13 @@ impl FeatureStore {
     /// The feature config hash ([`super::hash::config_hash`]).
     pub fn config_hash(&self) -> u64 {
         self.config_hash
+    }
+
+    /// The store's identity: XXH64 of the whole file's bytes ([`super::hash::xxh64`]). Two
+    /// stores with the same hash hold the same clips, labels, splits and features. Reads the
+    /// whole file (several GB/s once it is in the page cache).
+    pub fn content_hash(&self) -> u64 {
+        super::hash::xxh64(&self.map)
     }
 
     /// The whole header (feature config, split method, source, clip names).

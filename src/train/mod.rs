@@ -8,6 +8,7 @@ pub mod crc32c;
 pub mod plots;
 pub mod report;
 pub mod results;
+pub mod run_dir;
 pub mod tensorboard;
 pub mod trainer;
 
