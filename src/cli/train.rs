@@ -52,7 +52,7 @@ pub struct Args {
 /// The config with the command line's overrides applied and validated.
 pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
     let p = &args.config;
-    let mut cfg = TrainConfig::load(p).with_context(|| p.display().to_string())?;
+    let mut cfg = TrainConfig::load(p)?;
     if let Some(e) = args.epochs {
         cfg.optim.epochs = e;
     }

@@ -88,6 +88,16 @@ pub struct ClipEntry {
     pub flags: u8,
 }
 
+/// Whether `path` is a file that starts like a feature store (its magic bytes).
+pub fn is_store_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == MAGIC
+}
+
 /// Writes a store to `path` (via `<path>.tmp` and a rename). `features(i)` returns clip `i`'s
 /// `[frames_i, n_mels]` features; it is called once per clip, in order, so the features never
 /// need to be in memory all at once.

@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 /// `what` names the source (a file path).
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
         let loc = e
             .location()
+            .filter(|_| !msg.contains(" at line "))
             .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
             .unwrap_or_default();
-        Error::Format(format!("{what}: {e}{loc}"))
+        Error::Format(format!("{what}: {msg}{loc}"))
     })
 }
 
@@ -156,7 +158,7 @@ impl TrainConfig {
             let base = path.parent().unwrap_or(Path::new("."));
             cfg.store = base.join(&cfg.store);
         }
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 

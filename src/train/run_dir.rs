@@ -86,14 +86,20 @@ impl RunDir {
                 format!("{} is a file, not a run folder", path.display()),
             ));
         }
-        if start == Start::Resume && !holds_run(&path) {
-            return Err(Error::Data(format!(
+        let no_run = || {
+            Error::Data(format!(
                 "--resume: {} holds no run (no config.yaml, no checkpoint)",
                 path.display()
-            )));
+            ))
+        };
+        if start == Start::Resume && !path.exists() {
+            return Err(no_run());
         }
         std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         let lock = Self::lock(&path)?;
+        if start == Start::Resume && !holds_run(&path) {
+            return Err(no_run());
+        }
         if start == Start::New && holds_run(&path) {
             let ck = checkpoint_path(cfg);
             let what = if ck.exists() {
