@@ -65,7 +65,10 @@ fn judge(o: &Output, file: &Path) -> Result<bool, String> {
             if errors.len() != 1 {
                 Err(format!("{f}: not one error line: {e}"))
             } else if !errors[0].contains(&f) {
-                Err(format!("{f}: the error does not name the file: {}", errors[0]))
+                Err(format!(
+                    "{f}: the error does not name the file: {}",
+                    errors[0]
+                ))
             } else {
                 Ok(false)
             }
@@ -96,12 +99,21 @@ fn run_all(what: &str, files: &[PathBuf], check: impl Fn(&Path) -> Result<bool, 
         t0.elapsed().as_secs_f64(),
         problems.len()
     );
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio").join(name))
-        .unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/audio")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// Byte offsets of the WAV header fields: (offset, width) of format tag, channels, rate,

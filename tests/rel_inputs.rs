@@ -69,7 +69,11 @@ fn wav_headers_with_absurd_rates_or_channels_fail_cleanly_in_mel_predict_and_pre
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(!err(&o).contains("panicked"), "{}", err(&o));
-    assert!(err(&o).contains("rate0.wav: decode error: sample rate 0 Hz"), "{}", err(&o));
+    assert!(
+        err(&o).contains("rate0.wav: decode error: sample rate 0 Hz"),
+        "{}",
+        err(&o)
+    );
     // prepare skips them with their reason, and prints no panic or backtrace
     let data = d.join("data");
     for class in ["a", "b"] {
@@ -98,7 +102,11 @@ fn wav_headers_with_absurd_rates_or_channels_fail_cleanly_in_mel_predict_and_pre
         "0.2",
     ]);
     assert!(o.status.success(), "{}", err(&o));
-    assert!(!err(&o).contains("panicked") && !err(&o).contains("backtrace"), "{}", err(&o));
+    assert!(
+        !err(&o).contains("panicked") && !err(&o).contains("backtrace"),
+        "{}",
+        err(&o)
+    );
     let report = std::fs::read_to_string(d.join("p.rfs.report.json")).unwrap();
     assert_eq!(report.matches("sample rate").count(), 5, "{report}");
 }
@@ -128,8 +136,16 @@ fn sizes_from_flags_and_configs_above_the_limits_are_refused_naming_them() {
     let base = config_text(&d.join("s.rfs"), &d, "run", 1);
     for (from, to, field) in [
         ("hidden: 5", "hidden: 100000000", "`model.hidden`"),
-        ("batch_size: 8", "batch_size: 4611686018427387904", "`sampler.batch_size`"),
-        ("crop_frames: 12", "crop_frames: 1000000000", "`sampler.crop_frames`"),
+        (
+            "batch_size: 8",
+            "batch_size: 4611686018427387904",
+            "`sampler.batch_size`",
+        ),
+        (
+            "crop_frames: 12",
+            "crop_frames: 1000000000",
+            "`sampler.crop_frames`",
+        ),
         (
             "batch_size: 8, crop_frames: 12",
             "batch_size: 60000, crop_frames: 1000000",
@@ -215,12 +231,19 @@ fn prepare_recomputes_a_clip_whose_content_changed_with_the_same_size_and_mtime(
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    assert_eq!(std::fs::metadata(&victim).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().modified().unwrap(),
+        mtime
+    );
     let r = prepare(&ds, &cfg, &out, &opts, &fake).unwrap();
     assert_eq!((r.clips_reused, r.clips_computed), (9, 1));
     let s = FeatureStore::open(&out).unwrap();
     let i = (0..s.len()).find(|&i| s.name(i) == "a/3.wav").unwrap();
-    assert_eq!(s.clip(i).unwrap().features[0].to_f32(), 7.0, "stale features reused");
+    assert_eq!(
+        s.clip(i).unwrap().features[0].to_f32(),
+        7.0,
+        "stale features reused"
+    );
 }
 
 #[test]
@@ -253,14 +276,20 @@ fn prepare_refuses_to_replace_a_file_or_folder_that_is_not_its_own() {
     };
     let victim = d.join("victim.mp3");
     std::fs::write(&victim, b"ID3 my music").unwrap();
-    assert_clean_failure(&prep(&victim), &[victim.to_str().unwrap(), "not a recaux feature store"]);
+    assert_clean_failure(
+        &prep(&victim),
+        &[victim.to_str().unwrap(), "not a recaux feature store"],
+    );
     assert_eq!(std::fs::read(&victim).unwrap(), b"ID3 my music");
     // a folder named like the cache that is not one is not emptied
     let store = d.join("s.rfs");
     std::fs::create_dir_all(d.join("s.rfs.cache")).unwrap();
     std::fs::write(d.join("s.rfs.cache/notes.clip"), b"mine").unwrap();
     assert_clean_failure(&prep(&store), &["s.rfs.cache", "not a prepare cache"]);
-    assert_eq!(std::fs::read(d.join("s.rfs.cache/notes.clip")).unwrap(), b"mine");
+    assert_eq!(
+        std::fs::read(d.join("s.rfs.cache/notes.clip")).unwrap(),
+        b"mine"
+    );
     // a store is replaced, as before
     std::fs::remove_dir_all(d.join("s.rfs.cache")).unwrap();
     let o = prep(&store);
@@ -281,7 +310,11 @@ fn messages_name_the_path_or_field() {
     // an out_dir under a file
     std::fs::write(d.join("afile"), b"x").unwrap();
     let under = d.join("afile/runs");
-    let cfg = write(&d, "c.yaml", &config_text(&d.join("s.rfs"), &under, "run", 1));
+    let cfg = write(
+        &d,
+        "c.yaml",
+        &config_text(&d.join("s.rfs"), &under, "run", 1),
+    );
     let o = recaux(&["train", "--config", cfg.to_str().unwrap()]);
     assert_clean_failure(&o, &["afile"]);
     // a directory given as an audio file
@@ -303,8 +336,8 @@ fn messages_name_the_path_or_field() {
     assert!(!line.contains("config field `"), "{line}");
     // a rank-3 fc1.weight is reported as fc1.weight
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch");
-    let src = recaux::safetensors_io::TensorFile::open(&fx.join("seed32_weights.safetensors"))
-        .unwrap();
+    let src =
+        recaux::safetensors_io::TensorFile::open(&fx.join("seed32_weights.safetensors")).unwrap();
     let mut w = recaux::safetensors_io::TensorWriter::new();
     for n in src.names() {
         let (v, shape) = src.f32(&n, None).unwrap();

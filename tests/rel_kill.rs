@@ -21,7 +21,11 @@ fn config(d: &Path, out: &Path) -> PathBuf {
     let text = config_text(&d.join("s.rfs"), out, "run", EPOCHS)
         .replace("hidden: 5", "hidden: 16")
         .replace("seeds: [0]", "seeds: [0, 1]");
-    write(d, &format!("{}.yaml", out.file_name().unwrap().to_string_lossy()), &text)
+    write(
+        d,
+        &format!("{}.yaml", out.file_name().unwrap().to_string_lossy()),
+        &text,
+    )
 }
 
 fn spawn(cfg: &Path, resume: bool) -> Child {
@@ -30,15 +34,21 @@ fn spawn(cfg: &Path, resume: bool) -> Child {
     if resume {
         c.arg("--resume");
     }
-    c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn mtime(p: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
+/// Metadata of a safetensors file.
+type Meta = std::collections::HashMap<String, String>;
+
 /// The tensors of a safetensors file (name -> bits) and its metadata.
-fn tensors(p: &Path) -> (Vec<(String, Vec<u64>)>, std::collections::HashMap<String, String>) {
+fn tensors(p: &Path) -> (Vec<(String, Vec<u64>)>, Meta) {
     let f = TensorFile::open(p).unwrap();
     let t = f
         .names()
@@ -109,7 +119,7 @@ fn compare_runs(a: &Path, b: &Path) {
         assert_eq!(na, nb);
         assert!(va == vb, "checkpoint tensor {na} differs");
     }
-    let state = |m: &std::collections::HashMap<String, String>| {
+    let state = |m: &Meta| {
         let mut v: serde_json::Value = serde_json::from_str(&m["state"]).unwrap();
         no_seconds(&mut v);
         v
@@ -118,7 +128,7 @@ fn compare_runs(a: &Path, b: &Path) {
     for k in ["adam_step", "replicas", "dtype"] {
         assert_eq!(ma[k], mb[k], "checkpoint metadata {k}");
     }
-    let cfg = |m: &std::collections::HashMap<String, String>| {
+    let cfg = |m: &Meta| {
         m["config"]
             .lines()
             .filter(|l| !l.starts_with("out_dir:"))
@@ -184,7 +194,9 @@ fn kill_9_at_any_moment_then_resume_gives_the_uninterrupted_run() {
     // within the length of a whole run
     let mut seed = 0x4B11_u64;
     let mut random_ms = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) % (t_full.as_millis() as u64 / 4 + 20)
     };
     enum Plan {
@@ -248,15 +260,17 @@ fn kill_9_at_any_moment_then_resume_gives_the_uninterrupted_run() {
             killed += 1;
             child.wait().unwrap();
             // where it died: the checkpoint's epoch, and whether the metrics lagged it
-            let epoch = TensorFile::open(&ck).ok().map(|f| {
-                recaux::train::checkpoint::read_state(&f).unwrap().epoch
-            });
-            let rows = std::fs::read_to_string(run.join("metrics.jsonl"))
-                .map_or(0, |t| t.lines().count());
+            let epoch = TensorFile::open(&ck)
+                .ok()
+                .map(|f| recaux::train::checkpoint::read_state(&f).unwrap().epoch);
+            let rows =
+                std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |t| t.lines().count());
             let lag = epoch.is_some_and(|e| rows < 4 * e);
             where_killed.push(format!(
                 "{}{}",
-                epoch.map_or("before the first checkpoint".into(), |e| format!("epoch {e}")),
+                epoch.map_or("before the first checkpoint".into(), |e| format!(
+                    "epoch {e}"
+                )),
                 if lag { " (metrics behind)" } else { "" }
             ));
         }
@@ -272,6 +286,9 @@ fn kill_9_at_any_moment_then_resume_gives_the_uninterrupted_run() {
         t_full.as_secs_f64(),
         t0.elapsed().as_secs_f64()
     );
-    assert!(killed >= 4, "only {killed} attempts were killed before they finished");
+    assert!(
+        killed >= 4,
+        "only {killed} attempts were killed before they finished"
+    );
     compare_runs(&full_out.join("run"), &run);
 }

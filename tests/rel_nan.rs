@@ -14,7 +14,8 @@ use std::process::Command;
 fn nan_propagates_on<B: Backend>(be: &B) {
     let nan = f64::NAN;
     let of = |v: &[f64]| -> Vec<B::T> { v.iter().map(|&x| recaux::backend::Elem::of(x)).collect() };
-    let back = |v: Vec<B::T>| -> Vec<f64> { v.into_iter().map(recaux::backend::Elem::f64).collect() };
+    let back =
+        |v: Vec<B::T>| -> Vec<f64> { v.into_iter().map(recaux::backend::Elem::f64).collect() };
     // relu forward: NaN stays, negatives go to 0
     let x = be.upload(&of(&[nan, -1.0, 2.0, 0.0])).unwrap();
     let mut y = be.alloc(4).unwrap();
@@ -33,17 +34,25 @@ fn nan_propagates_on<B: Backend>(be: &B) {
         be.name()
     );
     // max over time: [M=1, T=3, rows=1, F=2]; column 0 has a NaN in the middle, column 1 none
-    let x = be
-        .upload(&of(&[1.0, 5.0, nan, 7.0, 3.0, nan]))
-        .unwrap();
+    let x = be.upload(&of(&[1.0, 5.0, nan, 7.0, 3.0, nan])).unwrap();
     let mut y = be.alloc(2).unwrap();
     let mut arg = be.alloc_idx(2).unwrap();
     be.max_time_fwd(1, 3, 1, 2, &x, &mut y, &mut arg).unwrap();
     let yh = back(be.download(&y).unwrap());
     let ah = be.download_idx(&arg).unwrap();
-    assert!(yh[0].is_nan(), "{}: max over [1, NaN, 3] = {}", be.name(), yh[0]);
+    assert!(
+        yh[0].is_nan(),
+        "{}: max over [1, NaN, 3] = {}",
+        be.name(),
+        yh[0]
+    );
     assert_eq!(ah[0], 1, "{}: the NaN's index", be.name());
-    assert!(yh[1].is_nan(), "{}: max over [5, 7, NaN] = {}", be.name(), yh[1]);
+    assert!(
+        yh[1].is_nan(),
+        "{}: max over [5, 7, NaN] = {}",
+        be.name(),
+        yh[1]
+    );
     assert_eq!(ah[1], 2, "{}", be.name());
     // dropout (p = 0.5): x * mask * scale, so a dropped NaN is still NaN (NaN * 0), forward
     // and backward; a finite dropped value is 0
@@ -58,11 +67,19 @@ fn nan_propagates_on<B: Backend>(be: &B) {
     let mut y = be.alloc(n).unwrap();
     be.dropout_fwd(&d, n, &x, false, &mut y).unwrap();
     let yh = back(be.download(&y).unwrap());
-    assert!(yh.iter().all(|v| v.is_nan()), "{}: dropout(NaN) = {yh:?}", be.name());
+    assert!(
+        yh.iter().all(|v| v.is_nan()),
+        "{}: dropout(NaN) = {yh:?}",
+        be.name()
+    );
     let mut dx = be.alloc(n).unwrap();
     be.dropout_bwd(&d, n, &x, &mut dx).unwrap();
     let dh = back(be.download(&dx).unwrap());
-    assert!(dh.iter().all(|v| v.is_nan()), "{}: dropout bwd(NaN) = {dh:?}", be.name());
+    assert!(
+        dh.iter().all(|v| v.is_nan()),
+        "{}: dropout bwd(NaN) = {dh:?}",
+        be.name()
+    );
     let ones = be.upload(&of(&vec![1.0; n])).unwrap();
     be.dropout_fwd(&d, n, &ones, false, &mut y).unwrap();
     let yh = back(be.download(&y).unwrap());
@@ -137,6 +154,9 @@ fn step_with_an_all_nan_fc1_weight_gives_a_nan_loss_on_cpu_and_emu() {
         let f = TensorFile::open(&out).unwrap();
         let loss = f.f32("loss", None).unwrap().0[0];
         let ce = f.f32("loss_ce", None).unwrap().0[0];
-        assert!(loss.is_nan() && ce.is_nan(), "{backend}: loss {loss}, ce {ce}");
+        assert!(
+            loss.is_nan() && ce.is_nan(),
+            "{backend}: loss {loss}, ce {ce}"
+        );
     }
 }

@@ -28,14 +28,21 @@ fn train_refuses_to_replace_an_existing_run_unless_resume_or_overwrite() {
     let before = std::fs::read(&ck).unwrap();
     let metrics = std::fs::read(d.join("run/metrics.jsonl")).unwrap();
     let o = train(&cfg, &[]);
-    assert_clean_failure(&o, &["run", "already holds a run", "--resume", "--overwrite"]);
+    assert_clean_failure(
+        &o,
+        &["run", "already holds a run", "--resume", "--overwrite"],
+    );
     assert_eq!(std::fs::read(&ck).unwrap(), before, "checkpoint replaced");
     assert_eq!(std::fs::read(d.join("run/metrics.jsonl")).unwrap(), metrics);
     // explicit: --overwrite replaces it
     let cfg1 = write(&d, "c1.yaml", &config_text(&d.join("s.rfs"), &d, "run", 1));
     ok(&train(&cfg1, &["--overwrite"]), "overwrite");
     let rows = std::fs::read_to_string(d.join("run/metrics.jsonl")).unwrap();
-    assert_eq!(rows.lines().count(), 2, "one epoch x 2 replicas after --overwrite");
+    assert_eq!(
+        rows.lines().count(),
+        2,
+        "one epoch x 2 replicas after --overwrite"
+    );
 }
 
 #[test]
@@ -110,13 +117,19 @@ fn a_replica_that_never_validated_has_no_weights_and_stays_out_of_the_mean() {
     ok(&o, "train");
     let md = std::fs::read_to_string(d.join("run/results.md")).unwrap();
     // λ = 1e300 prints in full: "| 1000000000000...000 | 0 | ..."
-    let big: Vec<&str> = md.lines().filter(|l| l.starts_with("| 10000000000")).collect();
+    let big: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| 10000000000"))
+        .collect();
     assert_eq!(big.len(), 2, "its row and its mean: {md}");
     let row = big[0];
     assert!(row.contains("no weights"), "{row}");
     assert!(!row.contains("0.5000"), "{row}");
     let mean = big[1];
-    assert!(mean.contains("no weights") && mean.contains("left out"), "{mean}");
+    assert!(
+        mean.contains("no weights") && mean.contains("left out"),
+        "{mean}"
+    );
     let run = d.join("run");
     let e = recaux(&["eval", "--run", run.to_str().unwrap()]);
     ok(&e, "eval");
@@ -200,7 +213,10 @@ fn non_finite_metrics_are_written_readably_so_resume_and_eval_still_work() {
     ok(&train(&cfg, &[]), "train");
     let jsonl = std::fs::read_to_string(d.join("run/metrics.jsonl")).unwrap();
     assert!(!jsonl.contains("null"), "{jsonl}");
-    assert!(jsonl.contains("\"NaN\""), "a NaN metric is expected here: {jsonl}");
+    assert!(
+        jsonl.contains("\"NaN\""),
+        "a NaN metric is expected here: {jsonl}"
+    );
     // the state reads back (old code: `--resume` said "no run state")
     let o = train(&cfg, &["--resume", "--epochs", "2"]);
     ok(&o, "resume");
@@ -251,7 +267,13 @@ fn eval_on_the_validation_split_is_titled_validation() {
     let cfg = write(&d, "c.yaml", &config_text(&d.join("s.rfs"), &d, "run", 1));
     ok(&train(&cfg, &[]), "train");
     let r = d.join("run");
-    let o = recaux(&["eval", "--run", r.to_str().unwrap(), "--split", "validation"]);
+    let o = recaux(&[
+        "eval",
+        "--run",
+        r.to_str().unwrap(),
+        "--split",
+        "validation",
+    ]);
     ok(&o, "eval");
     let text = out(&o);
     assert!(text.starts_with("Validation split: 12 clips"), "{text}");
@@ -266,7 +288,10 @@ fn a_store_without_test_clips_is_refused_before_the_first_epoch() {
     let t0 = std::time::Instant::now();
     let o = train(&cfg, &[]);
     assert_clean_failure(&o, &["`store`", "s.rfs", "no test clips"]);
-    assert!(!d.join("run/checkpoint.safetensors").exists(), "trained anyway");
+    assert!(
+        !d.join("run/checkpoint.safetensors").exists(),
+        "trained anyway"
+    );
     assert!(t0.elapsed().as_secs_f64() < 30.0);
 }
 
@@ -308,7 +333,11 @@ fn resume_removes_stale_temporaries_and_rewrites_metrics_and_tensorboard_from_th
             .collect()
     };
     let csv2 = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    assert_eq!(strip(&csv2), strip(&csv), "metrics.csv not rewritten from the checkpoint");
+    assert_eq!(
+        strip(&csv2),
+        strip(&csv),
+        "metrics.csv not rewritten from the checkpoint"
+    );
     let tb: Vec<_> = std::fs::read_dir(run.join("tensorboard"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -348,9 +377,18 @@ fn predict_fails_when_a_file_failed_and_warns_about_a_window_of_padding() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(out(&o).contains("good.wav"), "the good file is answered");
-    assert!(err(&o).contains("missing.wav") && err(&o).contains("1 of 2 files"), "{}", err(&o));
+    assert!(
+        err(&o).contains("missing.wav") && err(&o).contains("1 of 2 files"),
+        "{}",
+        err(&o)
+    );
     // a 0.05 s clip in a 12-frame (0.38 s) window: mostly padding, said so
-    let o = recaux(&["predict", "--run", r.to_str().unwrap(), short.to_str().unwrap()]);
+    let o = recaux(&[
+        "predict",
+        "--run",
+        r.to_str().unwrap(),
+        short.to_str().unwrap(),
+    ]);
     ok(&o, "predict short");
     let e = err(&o);
     assert!(
@@ -358,7 +396,12 @@ fn predict_fails_when_a_file_failed_and_warns_about_a_window_of_padding() {
         "{e}"
     );
     // the full-length clip gets no warning
-    let o = recaux(&["predict", "--run", r.to_str().unwrap(), good.to_str().unwrap()]);
+    let o = recaux(&[
+        "predict",
+        "--run",
+        r.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
     ok(&o, "predict good");
     assert!(!err(&o).contains("warning"), "{}", err(&o));
 }

@@ -62,15 +62,17 @@ pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
         return Err(ClipError::NoAudio("empty file".into()));
     }
     check_wav_header(path)?;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_file(path, file, len)))
-        .unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(ClipError::Decode(format!("decoder panicked: {msg}")))
-        })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_file(path, file, len)
+    }))
+    .unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(ClipError::Decode(format!("decoder panicked: {msg}")))
+    })
 }
 
 /// A sample rate and channel count from a header, checked against the limits.

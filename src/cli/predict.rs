@@ -39,7 +39,12 @@ fn softmax(row: &[f64]) -> Vec<f64> {
 
 /// Frames of the window `[off, off + t)` that lie past the decoded audio (zero padding of a
 /// clip shorter than `clip_seconds`).
-fn padded_frames(clip: &crate::audio::Clip, fcfg: &crate::audio::FeatureConfig, off: usize, t: usize) -> usize {
+fn padded_frames(
+    clip: &crate::audio::Clip,
+    fcfg: &crate::audio::FeatureConfig,
+    off: usize,
+    t: usize,
+) -> usize {
     if !clip.padded {
         return 0;
     }
@@ -83,10 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         if usable.is_empty() {
-            anyhow::bail!(
-                "{}: no chosen replica has best weights",
-                args.run.display()
-            );
+            anyhow::bail!("{}: no chosen replica has best weights", args.run.display());
         }
         for f in &args.files {
             let clip = match crate::audio::clip_features(f, &fcfg) {

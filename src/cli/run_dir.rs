@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 /// The run's resolved config (`<run>/config.yaml`).
 pub fn load_run(run: &Path) -> anyhow::Result<TrainConfig> {
     let p = run.join("config.yaml");
-    let text = crate::train::config::read_config_text(&p).map_err(|e| {
-        anyhow::anyhow!("{e} (is {} a run folder?)", run.display())
-    })?;
+    let text = crate::train::config::read_config_text(&p)
+        .map_err(|e| anyhow::anyhow!("{e} (is {} a run folder?)", run.display()))?;
     let mut cfg: TrainConfig = parse_yaml(&text, &p.display().to_string())?;
     // outputs live where the run is now, wherever it was made
     cfg.out_dir = run.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -35,8 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let f32_only = args.dtype == "f32";
     let wf = TensorFile::open(&args.weights)?;
-    let (spec, weights) = interop::load_weights(&wf, f32_only)
-        .with_context(|| args.weights.display().to_string())?;
+    let (spec, weights) =
+        interop::load_weights(&wf, f32_only).with_context(|| args.weights.display().to_string())?;
     let inf = TensorFile::open(&args.input)?;
     let batch = interop::load_batch(&inf, &spec, f32_only)
         .with_context(|| args.input.display().to_string())?;

@@ -5,9 +5,9 @@ use super::backend_arg::BackendChoice;
 use crate::data::Split;
 use crate::data::store::FeatureStore;
 use crate::train::checkpoint::Metrics;
-use crate::train::trainer::{Observer, Trainer};
 use crate::train::run_dir::{RunDir, Start};
 use crate::train::tensorboard::EventWriter;
+use crate::train::trainer::{Observer, Trainer};
 use crate::train::{TrainConfig, results};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -144,7 +144,10 @@ fn tensorboard_from(dir: &Path, rows: &[Metrics]) -> anyhow::Result<EventWriter>
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().contains("tfevents")) {
+            if p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("tfevents"))
+            {
                 std::fs::remove_file(&p).with_context(|| p.display().to_string())?;
             }
         }
@@ -215,11 +218,13 @@ pub fn run_config(cfg: &TrainConfig, start: Start) -> anyhow::Result<()> {
     let (rows, n_test, metrics) = rows;
     let md = results::markdown(&rows, Split::Test, n_test);
     println!("{md}");
-    let write = |name: &str, body: &[u8]| {
-        crate::safetensors_io::write_atomic(&run_dir.join(name), body)
-    };
+    let write =
+        |name: &str, body: &[u8]| crate::safetensors_io::write_atomic(&run_dir.join(name), body);
     write("results.md", md.as_bytes())?;
-    write("results.json", serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(&rows)?.as_bytes(),
+    )?;
     let pngs = crate::train::report::plots(&run_dir.join("plots"), &metrics, &rows)?;
     println!(
         "outputs in {}: results.md, metrics.csv, metrics.jsonl, checkpoint.safetensors, best/, tensorboard/",

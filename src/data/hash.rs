@@ -190,7 +190,10 @@ mod tests {
             (b"", 0xef46db3751d8e999),
             (b"a", 0xd24ec4f1a98c6e5b),
             (b"abc", 0x44bc2cf5ad770999),
-            (b"Nobody inspects the spammish repetition", 0xfbcea83c8a378bf1),
+            (
+                b"Nobody inspects the spammish repetition",
+                0xfbcea83c8a378bf1,
+            ),
             (&long, 0x8e03c838c596036f),
         ];
         for (bytes, want) in cases {

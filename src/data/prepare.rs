@@ -295,7 +295,11 @@ fn write_collected(
         config_hash: format!("{hash:016x}"),
         split: opts.split.clone(),
         source: opts.source.clone(),
-        names: c.entries.iter().map(|e| ds.items[e.0].name.clone()).collect(),
+        names: c
+            .entries
+            .iter()
+            .map(|e| ds.items[e.0].name.clone())
+            .collect(),
         created_by: format!("recaux {}", env!("CARGO_PKG_VERSION")),
     };
     let clips: Vec<ClipEntry> = c

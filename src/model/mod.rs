@@ -621,10 +621,32 @@ mod tests {
         let (m, t, b) = (2, 4, 3);
         let ws = Workspace::new(&be, &spec, m, t, b).unwrap();
         let floats = [
-            &ws.xd, &ws.y1, &ws.s1, &ws.xs, &ws.s2, &ws.xs_p, &ws.pooled, &ws.z1, &ws.z1d,
-            &ws.a1, &ws.logits, &ws.xs_r, &ws.rpre, &ws.rec, &ws.ce, &ws.l1, &ws.d_logits,
-            &ws.d_a1, &ws.d_z1d, &ws.d_z1, &ws.d_pooled, &ws.d_site, &ws.d_xs, &ws.d_rec,
-            &ws.d_rpre, &ws.d_y1,
+            &ws.xd,
+            &ws.y1,
+            &ws.s1,
+            &ws.xs,
+            &ws.s2,
+            &ws.xs_p,
+            &ws.pooled,
+            &ws.z1,
+            &ws.z1d,
+            &ws.a1,
+            &ws.logits,
+            &ws.xs_r,
+            &ws.rpre,
+            &ws.rec,
+            &ws.ce,
+            &ws.l1,
+            &ws.d_logits,
+            &ws.d_a1,
+            &ws.d_z1d,
+            &ws.d_z1,
+            &ws.d_pooled,
+            &ws.d_site,
+            &ws.d_xs,
+            &ws.d_rec,
+            &ws.d_rpre,
+            &ws.d_y1,
         ];
         let lens: Vec<usize> = floats.iter().map(|b| b.len()).collect();
         let total = lens.iter().sum::<usize>() + ws.arg.len();

@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(pl.len(), 1);
         let (l, n, m, _, out) = pl[0];
         assert_eq!((l, n, out), (1.0, 2, 1));
-        assert!((m - 0.8).abs() < 1e-12, "mean of 0.9 and 0.7, not of 0.9, 0.5?, 0.7: {m}");
+        assert!(
+            (m - 0.8).abs() < 1e-12,
+            "mean of 0.9 and 0.7, not of 0.9, 0.5?, 0.7: {m}"
+        );
         let md = markdown(&rows, Split::Test, 10);
         assert!(md.contains("| no weights |"), "{md}");
         assert!(md.contains("1 without weights left out"), "{md}");
@@ -184,6 +187,9 @@ mod tests {
     fn the_table_is_titled_by_its_split() {
         let md = markdown(&[row(0.0, Some(0.5))], Split::Validation, 4);
         assert!(md.starts_with("Validation split: 4 clips"), "{md}");
-        assert!(md.contains("validation acc") && !md.contains("Test"), "{md}");
+        assert!(
+            md.contains("validation acc") && !md.contains("Test"),
+            "{md}"
+        );
     }
 }

@@ -103,10 +103,7 @@ pub fn bin() -> PathBuf {
 
 /// Run the recaux binary.
 pub fn recaux<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(bin()).args(args).output().unwrap()
 }
 
 /// stderr as text.

@@ -457,7 +457,13 @@ impl<T: CellMath> Backend for CpuBackend<T> {
         check_len(self, x, n, "relu x")?;
         check_len(self, y, n, "relu y")?;
         // NaN passes through, as torch.relu
-        ops::map2(x, y, |v| if v > T::zero() || v.is_nan() { v } else { T::zero() });
+        ops::map2(x, y, |v| {
+            if v > T::zero() || v.is_nan() {
+                v
+            } else {
+                T::zero()
+            }
+        });
         Ok(())
     }
     fn relu_bwd(&self, n: usize, y: &Vec<T>, dy: &Vec<T>, dx: &mut Vec<T>) -> Result<()> {
@@ -466,7 +472,7 @@ impl<T: CellMath> Backend for CpuBackend<T> {
         check_len(self, dy, n, "relu dy")?;
         check_len(self, dx, n, "relu dx")?;
         // threshold_backward: dy is dropped where y <= 0 (a NaN y keeps it), as PyTorch
-        ops::acc_masked(y, dy, dx, |v| !(v <= T::zero()));
+        ops::acc_masked(y, dy, dx, |v| v > T::zero() || v.is_nan());
         Ok(())
     }
     fn clamp_fwd(&self, n: usize, lo: f64, hi: f64, x: &Vec<T>, y: &mut Vec<T>) -> Result<()> {
