@@ -36,6 +36,8 @@ pub const MAX_HOP: usize = 1 << 16;
 pub const MAX_N_MELS: usize = 4096;
 /// Values in one clip's feature matrix (frames x n_mels).
 pub const MAX_FEATURE_VALUES: usize = 1 << 27;
+/// Clips of a synthetic dataset (`recaux synth`, `recaux demo`), broken ones included.
+pub const MAX_SYNTH_CLIPS: usize = 100_000;
 /// A YAML config file, bytes.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// A safetensors file read into memory (weights, checkpoint, step input), bytes.

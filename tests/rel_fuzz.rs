@@ -231,32 +231,6 @@ fn mutated_audio_files_never_panic_or_abort_and_failures_name_the_file() {
     });
 }
 
-/// The small PyTorch fixture as f32 weights and input, for `recaux step`.
-fn f32_fixture(d: &Path) -> (Vec<u8>, PathBuf) {
-    use recaux::safetensors_io::{TensorFile, TensorWriter};
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch");
-    let src = TensorFile::open(&fx.join("small64_weights.safetensors")).unwrap();
-    let mut w = TensorWriter::new();
-    for n in src.names() {
-        let (v, shape) = src.float(&n, None).unwrap();
-        let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
-        w.f32(&n, &shape, &v);
-    }
-    let wp = d.join("weights.safetensors");
-    w.write(&wp).unwrap();
-    let src = TensorFile::open(&fx.join("small64_input.safetensors")).unwrap();
-    let (x, xs) = src.float("x", None).unwrap();
-    let x: Vec<f32> = x.into_iter().map(|v| v as f32).collect();
-    let (y, ys) = src.int("y", None).unwrap();
-    let ip = d.join("input.safetensors");
-    TensorWriter::new()
-        .f32("x", &xs, &x)
-        .i64("y", &ys, &y)
-        .write(&ip)
-        .unwrap();
-    (std::fs::read(&wp).unwrap(), ip)
-}
-
 fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
     let hlen = u64::from_le_bytes(base[..8].try_into().unwrap()) as usize;
     let header = String::from_utf8(base[8..8 + hlen].to_vec()).unwrap();
@@ -316,7 +290,8 @@ fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
 #[test]
 fn mutated_weight_files_never_panic_or_abort_and_failures_name_the_file() {
     let d = tmpdir("rel_fuzz_weights");
-    let (base, input) = f32_fixture(&d);
+    let (weights, input) = f32_step_fixture(&d, |_, _| {});
+    let base = std::fs::read(&weights).unwrap();
     let mut rng = Rng(0x5EED_7E45);
     let files: Vec<PathBuf> = (0..100)
         .map(|i| {

@@ -32,6 +32,26 @@ fn wav_with_header(path: &Path, rate: u32, channels: u16) {
     std::fs::write(path, b).unwrap();
 }
 
+/// `recaux prepare` of class folders into `out`, clips of `clip_seconds`, a 60/20/20 split.
+fn prepare_folders(data: &Path, out: &Path, clip_seconds: &str) -> std::process::Output {
+    recaux(&[
+        "prepare",
+        "--folders",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--clip-seconds",
+        clip_seconds,
+        "--split",
+        "ratio",
+        "--val-frac",
+        "0.2",
+        "--test-frac",
+        "0.2",
+    ])
+}
+
 #[test]
 fn wav_headers_with_absurd_rates_or_channels_fail_cleanly_in_mel_predict_and_prepare() {
     let d = tmpdir("rel_wav_headers");
@@ -85,22 +105,7 @@ fn wav_headers_with_absurd_rates_or_channels_fail_cleanly_in_mel_predict_and_pre
     for (file, rate, ch, _) in cases {
         wav_with_header(&data.join("a").join(file), rate, ch);
     }
-    let o = recaux(&[
-        "prepare",
-        "--folders",
-        data.to_str().unwrap(),
-        "--out",
-        d.join("p.rfs").to_str().unwrap(),
-        "--quiet",
-        "--clip-seconds",
-        "0.5",
-        "--split",
-        "ratio",
-        "--val-frac",
-        "0.2",
-        "--test-frac",
-        "0.2",
-    ]);
+    let o = prepare_folders(&data, &d.join("p.rfs"), "0.5");
     assert!(o.status.success(), "{}", err(&o));
     assert!(
         !err(&o).contains("panicked") && !err(&o).contains("backtrace"),
@@ -131,6 +136,16 @@ fn sizes_from_flags_and_configs_above_the_limits_are_refused_naming_them() {
     assert_clean_failure(
         &bench(&["--batch", "60000", "--seq", "1000000"]),
         &["--batch, --seq", "limit"],
+    );
+    let sx = d.join("synth");
+    let sx = sx.to_str().unwrap();
+    assert_clean_failure(
+        &recaux(&["synth", "--out", sx, "--clips-per-genre", "1000000000000"]),
+        &["`--clips-per-genre`", "limit"],
+    );
+    assert_clean_failure(
+        &recaux(&["synth", "--out", sx, "--sample-rate", "4000000000"]),
+        &["--sample-rate"],
     );
     make_store(&d.join("s.rfs"), true, 0);
     let base = config_text(&d.join("s.rfs"), &d, "run", 1);
@@ -256,24 +271,7 @@ fn prepare_refuses_to_replace_a_file_or_folder_that_is_not_its_own() {
             tone_wav(&data.join(format!("{class}/{k}.wav")), 16000, 0.3);
         }
     }
-    let prep = |out: &Path| {
-        recaux(&[
-            "prepare",
-            "--folders",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--clip-seconds",
-            "0.3",
-            "--split",
-            "ratio",
-            "--val-frac",
-            "0.2",
-            "--test-frac",
-            "0.2",
-        ])
-    };
+    let prep = |out: &Path| prepare_folders(&data, out, "0.3");
     let victim = d.join("victim.mp3");
     std::fs::write(&victim, b"ID3 my music").unwrap();
     assert_clean_failure(

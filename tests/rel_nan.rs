@@ -4,11 +4,13 @@
 //! dropout multiplies by its mask (`NaN * 0 = NaN`, forward and backward). A NaN
 //! in a weight therefore gives a NaN loss, on the CPU and in the kernels (run on emu).
 
+mod rel_common;
+
 use recaux::backend::Backend;
 use recaux::backend::cpu::CpuBackend;
 use recaux::backend::emu::EmuBackend;
-use recaux::safetensors_io::{TensorFile, TensorWriter};
-use std::path::{Path, PathBuf};
+use recaux::safetensors_io::TensorFile;
+use rel_common::f32_step_fixture;
 use std::process::Command;
 
 fn nan_propagates_on<B: Backend>(be: &B) {
@@ -102,39 +104,16 @@ fn relu_max_over_time_and_dropout_kernels_propagate_nan_like_pytorch_emu() {
     nan_propagates_on(&EmuBackend::<f64>::new().expect("emu backend"));
 }
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/torch")
-        .join(name)
-}
-
 #[test]
 fn step_with_an_all_nan_fc1_weight_gives_a_nan_loss_on_cpu_and_emu() {
     let dir = std::env::temp_dir().join(format!("recaux-rel-nan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // the small (f64) fixture as f32, with fc1.weight all NaN
-    let src = TensorFile::open(&fixture("small64_weights.safetensors")).unwrap();
-    let mut w = TensorWriter::new();
-    for n in src.names() {
-        let (v, shape) = src.float(&n, None).unwrap();
-        let mut v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+    let (weights, input) = f32_step_fixture(&dir, |n, v| {
         if n == "fc1.weight" {
             v.fill(f32::NAN);
         }
-        w.f32(&n, &shape, &v);
-    }
-    let weights = dir.join("nan_fc1.safetensors");
-    w.write(&weights).unwrap();
-    let src = TensorFile::open(&fixture("small64_input.safetensors")).unwrap();
-    let (x, xs) = src.float("x", None).unwrap();
-    let x: Vec<f32> = x.into_iter().map(|v| v as f32).collect();
-    let (y, ys) = src.int("y", None).unwrap();
-    let input = dir.join("input_f32.safetensors");
-    TensorWriter::new()
-        .f32("x", &xs, &x)
-        .i64("y", &ys, &y)
-        .write(&input)
-        .unwrap();
+    });
     for backend in ["cpu", "emu"] {
         let out = dir.join(format!("out_{backend}.safetensors"));
         let o = Command::new(env!("CARGO_BIN_EXE_recaux"))

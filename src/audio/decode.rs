@@ -62,10 +62,12 @@ pub fn decode_mono(path: &Path) -> Result<Decoded, ClipError> {
         return Err(ClipError::NoAudio("empty file".into()));
     }
     check_wav_header(path)?;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_file(path, file, len)
-    }))
-    .unwrap_or_else(|p| {
+    catch_decoder_panic(|| decode_file(path, file, len))
+}
+
+/// Run a decoder; a panic inside it becomes `ClipError::Decode("decoder panicked: ...")`.
+pub fn catch_decoder_panic<T>(f: impl FnOnce() -> Result<T, ClipError>) -> Result<T, ClipError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -52,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         corrupt: 2,
         seed: 0,
     };
+    super::synth::check_limits(&scfg)?;
     if marker.exists() {
         eprintln!("[1/3] synthetic dataset already in {}", data.display());
     } else {

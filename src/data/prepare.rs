@@ -117,15 +117,7 @@ fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) 
         });
     }
     let t0 = Instant::now();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract(path, cfg)))
-        .unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(ClipError::Decode(format!("decoder panicked: {msg}")))
-        })
+    let res = crate::audio::decode::catch_decoder_panic(|| extract(path, cfg))
         .and_then(|c| check_clip(&c, cfg).map(|()| c));
     let clip = match res {
         Ok(c) => c,

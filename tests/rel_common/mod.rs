@@ -138,3 +138,32 @@ pub fn tone_wav(path: &Path, rate: u32, seconds: f64) {
         .collect();
     recaux::data::wav::write_wav(path, &s, rate, 1).unwrap();
 }
+
+/// The small PyTorch fixture (tests/fixtures/torch, f64) written as f32 weights and input
+/// into `dir`, for `recaux step` in f32; returns (weights, input). `edit` may change a
+/// weight tensor (name, values) before it is written.
+pub fn f32_step_fixture(dir: &Path, edit: impl Fn(&str, &mut Vec<f32>)) -> (PathBuf, PathBuf) {
+    use recaux::safetensors_io::{TensorFile, TensorWriter};
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch");
+    let src = TensorFile::open(&fx.join("small64_weights.safetensors")).unwrap();
+    let mut w = TensorWriter::new();
+    for n in src.names() {
+        let (v, shape) = src.float(&n, None).unwrap();
+        let mut v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+        edit(&n, &mut v);
+        w.f32(&n, &shape, &v);
+    }
+    let wp = dir.join("weights_f32.safetensors");
+    w.write(&wp).unwrap();
+    let src = TensorFile::open(&fx.join("small64_input.safetensors")).unwrap();
+    let (x, xs) = src.float("x", None).unwrap();
+    let x: Vec<f32> = x.into_iter().map(|v| v as f32).collect();
+    let (y, ys) = src.int("y", None).unwrap();
+    let ip = dir.join("input_f32.safetensors");
+    TensorWriter::new()
+        .f32("x", &xs, &x)
+        .i64("y", &ys, &y)
+        .write(&ip)
+        .unwrap();
+    (wp, ip)
+}
