@@ -267,6 +267,26 @@ fn collect<'a>(
     c
 }
 
+/// The split of each collected clip, and the clips per class.
+fn split_clips(
+    ds: &Dataset,
+    method: &super::split::SplitMethod,
+    c: &Collected,
+) -> Result<(Vec<super::Split>, Vec<usize>)> {
+    let labels: Vec<u32> = c.entries.iter().map(|e| ds.items[e.0].label).collect();
+    let official: Vec<_> = c.entries.iter().map(|e| ds.items[e.0].official).collect();
+    let splits = if c.entries.is_empty() {
+        Vec::new()
+    } else {
+        assign(method, &labels, ds.classes.len(), &official)?
+    };
+    let mut class_counts = vec![0usize; ds.classes.len()];
+    for &l in &labels {
+        class_counts[l as usize] += 1;
+    }
+    Ok((splits, class_counts))
+}
+
 /// Stream the collected clips (from the cache, or zeros) into the store file at `out`.
 #[allow(clippy::too_many_arguments)]
 fn write_collected(
@@ -341,17 +361,7 @@ pub fn prepare(
     }
     let decoded = decode_all(ds, cfg, &cache, extract, opts.progress)?;
     let c = collect(ds, &decoded.outcomes, opts.on_error, expected_frames(cfg));
-    let labels: Vec<u32> = c.entries.iter().map(|e| ds.items[e.0].label).collect();
-    let official: Vec<_> = c.entries.iter().map(|e| ds.items[e.0].official).collect();
-    let splits = if c.entries.is_empty() {
-        Vec::new()
-    } else {
-        assign(&opts.split, &labels, ds.classes.len(), &official)?
-    };
-    let mut class_counts = vec![0usize; ds.classes.len()];
-    for &l in &labels {
-        class_counts[l as usize] += 1;
-    }
+    let (splits, class_counts) = split_clips(ds, &opts.split, &c)?;
     if !c.entries.is_empty() {
         write_collected(out, ds, cfg, hash, opts, &c, &splits, &cache)?;
     }

@@ -43,6 +43,14 @@ pub mod nonfinite {
         }
     }
 
+    /// An optional number: `None` as `null`, a non-finite one as its string.
+    pub fn serialize_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => serialize(x, s),
+            None => s.serialize_none(),
+        }
+    }
+
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Repr {

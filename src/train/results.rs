@@ -1,21 +1,26 @@
 //! The final table: each replica's best epoch, validation and test numbers, and the mean and
 //! spread across seeds per λ (terminal text and `results.md`).
 
-use super::checkpoint::Best;
+use super::checkpoint::{Best, nonfinite};
 use super::config::Replica;
 use super::trainer::EvalResult;
 use crate::data::Split;
 
-/// One replica's final numbers. The numbers are `None` for a replica without best weights
-/// (it never validated: it stopped in its first epoch).
+/// One replica's final numbers. The numbers are `None` (JSON `null`) for a replica without
+/// best weights (it never validated: it stopped in its first epoch); a non-finite number is
+/// written as `"NaN"`, `"inf"` or `"-inf"`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ResultRow {
     pub lambda: f64,
     pub seed: u64,
     pub best_epoch: Option<usize>,
+    #[serde(serialize_with = "nonfinite::serialize_opt")]
     pub val_acc: Option<f64>,
+    #[serde(serialize_with = "nonfinite::serialize_opt")]
     pub test_acc: Option<f64>,
+    #[serde(serialize_with = "nonfinite::serialize_opt")]
     pub test_ce: Option<f64>,
+    #[serde(serialize_with = "nonfinite::serialize_opt")]
     pub test_l1: Option<f64>,
     pub stopped: Option<String>,
 }
@@ -181,6 +186,15 @@ mod tests {
         assert!(md.contains("| no weights |"), "{md}");
         assert!(md.contains("1 without weights left out"), "{md}");
         assert!(!md.contains("0.5000"), "{md}");
+    }
+
+    #[test]
+    fn results_json_tells_no_weights_from_a_nan() {
+        let mut nan = row(1.0, Some(0.5));
+        nan.test_ce = Some(f64::NAN);
+        let js = serde_json::to_string(&[nan, row(2.0, None)]).unwrap();
+        assert!(js.contains(r#""test_ce":"NaN""#), "{js}");
+        assert!(js.contains(r#""test_acc":null"#), "{js}");
     }
 
     #[test]
