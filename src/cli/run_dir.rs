@@ -38,7 +38,8 @@ pub struct EvalArgs {
     pub backend: BackendChoice,
 }
 
-/// The checkpoint's run state, with the store checked to be the one the run trained on.
+/// The checkpoint's run state, with the store checked to be the one the run trained on (a
+/// checkpoint of an older recaux records none: a warning says it cannot be checked).
 /// Without a checkpoint nothing was validated, so there are no best weights to use.
 pub fn run_state(cfg: &TrainConfig, store: &FeatureStore) -> anyhow::Result<RunState> {
     let ck = checkpoint::checkpoint_path(cfg);
@@ -49,7 +50,17 @@ pub fn run_state(cfg: &TrainConfig, store: &FeatureStore) -> anyhow::Result<RunS
         );
     }
     let state = checkpoint::read_state(&crate::safetensors_io::TensorFile::open(&ck)?)?;
-    checkpoint::check_store_identity(&state, &ck, &cfg.store, store.content_hash())?;
+    if state.store_xxh64.is_none() {
+        // a run of an older recaux: nothing to compare with (resume refuses it)
+        eprintln!(
+            "warning: {} records no store identity (older recaux): cannot check that {} is the \
+             store the run was trained on",
+            ck.display(),
+            cfg.store.display()
+        );
+    } else {
+        checkpoint::check_store_identity(&state, &ck, &cfg.store, store.content_hash())?;
+    }
     Ok(state)
 }
 
