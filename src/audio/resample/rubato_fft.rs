@@ -3,11 +3,13 @@
 //! low-pass, cut just below the lower Nyquist, then inverse-transformed at the new length).
 //!
 //! The output is aligned with the input (the resampler's delay is removed) and has
-//! `ceil(n * to / from)` samples, the length `librosa.resample` returns. librosa 0.11 uses
-//! libsoxr HQ instead: the two differ only near the lower Nyquist frequency (see the golden
-//! tests for the measured feature difference). Resamplers are cached per thread and per rate
-//! pair; building one plans its FFTs.
+//! `ceil(n * to / from)` samples, the length `librosa.resample` returns. It is NOT librosa's:
+//! neither resampy's kaiser filters nor libsoxr HQ nor librosa's own `fft` (scipy's
+//! whole-signal FFT resampling); the features differ near the lower Nyquist frequency (see
+//! the golden tests). Resamplers are cached per thread and per rate pair; building one plans
+//! its FFTs.
 
+use super::output_len;
 use crate::{Error, Result};
 use rubato::{FftFixedInOut, Resampler};
 use std::cell::RefCell;
@@ -39,19 +41,8 @@ fn chunk_in(from: u32, to: u32) -> usize {
     periods * period
 }
 
-/// Number of output samples for `n` input samples: `ceil(n * to / from)`.
-pub fn output_len(n: usize, from: u32, to: u32) -> usize {
-    (n as u64 * u64::from(to)).div_ceil(u64::from(from)) as usize
-}
-
-/// Resample `input` (mono, `from` Hz) to `to` Hz. Equal rates return a copy.
+/// Resample `input` (mono, `from` Hz) to `to` Hz (rates checked by the caller, unequal).
 pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
-    if from == 0 || to == 0 {
-        return Err(Error::Audio(format!("invalid sample rates {from} -> {to}")));
-    }
-    if from == to {
-        return Ok(input.to_vec());
-    }
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         let r = match cache.entry((from, to)) {
@@ -98,46 +89,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_length_is_ceil_of_ratio() {
-        // librosa: n_samples = int(np.ceil(len(y) * target_sr / orig_sr))
-        assert_eq!(output_len(1321967, 44100, 16000), 479626);
-        assert_eq!(output_len(44100, 44100, 16000), 16000);
-        assert_eq!(output_len(3, 44100, 16000), 2);
-        assert_eq!(output_len(7, 8000, 16000), 14);
-    }
-
-    #[test]
     fn chunks_are_even_periods() {
         assert_eq!(chunk_in(44100, 16000), 6 * 441);
         assert_eq!(chunk_in(22050, 16000), 6 * 441);
         assert_eq!(chunk_in(8000, 16000), 2048);
         assert_eq!(chunk_in(48000, 16000), 684 * 3);
-    }
-
-    /// A sine well inside the passband comes out as the same sine at the new rate, in phase:
-    /// checks the delay compensation and the gain. Expected values are the analytic sine.
-    #[test]
-    fn sine_survives_resampling_in_phase() {
-        for &(from, to, f) in &[
-            (44100u32, 16000u32, 1000.0f64),
-            (8000, 16000, 440.0),
-            (22050, 16000, 3000.0),
-        ] {
-            let n = from as usize; // 1 s
-            let x: Vec<f32> = (0..n)
-                .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(from)).sin() as f32)
-                .collect();
-            let y = resample(&x, from, to).unwrap();
-            assert_eq!(y.len(), output_len(n, from, to));
-            // Skip 50 ms at each end, where the zero continuation outside the signal is seen.
-            let edge = (to / 20) as usize;
-            let mut max_err = 0.0f64;
-            for (i, v) in y.iter().enumerate().take(y.len() - edge).skip(edge) {
-                let want = (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(to)).sin();
-                max_err = max_err.max((f64::from(*v) - want).abs());
-            }
-            // Passband ripple of the windowed-sinc filter plus f32 FFT rounding.
-            assert!(max_err < 2e-3, "{from}->{to} {f} Hz: max err {max_err}");
-        }
     }
 }
