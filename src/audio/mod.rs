@@ -181,8 +181,13 @@ pub fn clip_features(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError
     cfg.validate().map_err(cfg_err)?;
     let dec = decode::decode_mono(path)?;
     let source_seconds = dec.samples.len() as f64 / f64::from(dec.sample_rate);
-    let y = resample::resample(&dec.samples, dec.sample_rate, cfg.sample_rate, cfg.resampler)
-        .map_err(|e| ClipError::Decode(e.to_string()))?;
+    let y = resample::resample(
+        &dec.samples,
+        dec.sample_rate,
+        cfg.sample_rate,
+        cfg.resampler,
+    )
+    .map_err(|e| ClipError::Decode(e.to_string()))?;
     drop(dec.samples);
     let (y, padded) = crop_or_pad(y, clip_samples(cfg), cfg.crop);
     let (features, frames) = mel::log_mel(&y, cfg).map_err(cfg_err)?;

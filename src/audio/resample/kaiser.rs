@@ -336,8 +336,7 @@ fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
 
 fn dot_fn() -> DotFn {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         return dot_avx2_fma;
     }
     dot_portable
@@ -418,7 +417,10 @@ mod tests {
             (10.0, 2_815.716_628_466_254),
         ] {
             let got = bessel_i0(x);
-            assert!((got - want).abs() <= 1e-14 * want, "I0({x}) = {got}, want {want}");
+            assert!(
+                (got - want).abs() <= 1e-14 * want,
+                "I0({x}) = {got}, want {want}"
+            );
         }
     }
 
@@ -440,7 +442,12 @@ mod tests {
         let x: Vec<f32> = (0..5000)
             .map(|i| ((i as f32 * 0.37).sin() + (i as f32 * 0.011).cos()) * 0.5)
             .collect();
-        for (from, to) in [(44100u32, 16000u32), (8000, 16000), (22050, 16000), (48000, 16000)] {
+        for (from, to) in [
+            (44100u32, 16000u32),
+            (8000, 16000),
+            (22050, 16000),
+            (48000, 16000),
+        ] {
             for f in [&KAISER_BEST, &KAISER_FAST] {
                 let a = resample(f, &x, from, to).unwrap();
                 let mut b = vec![0.0f32; a.len()];

@@ -20,7 +20,9 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Which resampler brings a file to the target rate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Resampler {
@@ -147,8 +149,15 @@ mod tests {
                 // Passband ripple of the filters plus f32 rounding. kaiser_fast's wider
                 // transition band costs 0.25 dB at 1 kHz when downsampling 44.1 kHz (resampy
                 // itself: max err 2.87e-3 on this signal).
-                let tol = if kind == Resampler::KaiserFast { 4e-3 } else { 2e-3 };
-                assert!(max_err < tol, "{kind} {from}->{to} {f} Hz: max err {max_err}");
+                let tol = if kind == Resampler::KaiserFast {
+                    4e-3
+                } else {
+                    2e-3
+                };
+                assert!(
+                    max_err < tol,
+                    "{kind} {from}->{to} {f} Hz: max err {max_err}"
+                );
             }
         }
     }

@@ -45,7 +45,8 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     // SAFETY: as above.
     let quality = unsafe { sys::soxr_quality_spec(sys::SOXR_20_BITQ as _, 0) };
     // SAFETY: the specs live across the call; a null runtime spec means libsoxr's default.
-    let h = Handle(unsafe { sys::soxr_create(fi, fo, 1, &mut err, &io, &quality, std::ptr::null()) });
+    let h =
+        Handle(unsafe { sys::soxr_create(fi, fo, 1, &mut err, &io, &quality, std::ptr::null()) });
     check(err, "create")?;
     if h.0.is_null() {
         return Err(Error::Audio("libsoxr create: no resampler".into()));
