@@ -256,35 +256,6 @@ fn kaiser_tables_equal_resampys_published_tables() {
     }
 }
 
-/// rubato's FFT resampler (`fft`) is NOT librosa-equal: on the 8 kHz noise its features are
-/// measurably off the kaiser_best fixture near 4 kHz. This documents the difference (so the
-/// README's statement is checked) rather than bounding an error.
-#[test]
-fn fft_resampler_is_not_librosa_equal() {
-    let d = compare_resampled_with("noise_8k.wav", Resampler::Fft, Resampler::KaiserBest);
-    eprintln!(
-        "fft vs librosa kaiser_best on noise_8k.wav: max {:.2e}",
-        d.max
-    );
-    assert!(
-        d.max > 1e-2,
-        "fft unexpectedly librosa-equal: {:.3e}",
-        d.max
-    );
-}
-
-fn compare_resampled_with(name: &str, ours: Resampler, theirs: Resampler) -> Diff {
-    let n16 = samples_16k(name);
-    let cfg = FeatureConfig {
-        resampler: ours,
-        clip_seconds: n16 as f64 / 16000.0,
-        ..FeatureConfig::default()
-    };
-    let clip = audio::clip_features(&fixture(name), &cfg).expect("clip_features");
-    let (want, _) = npy::read_npy_f32(&fixture(&format!("{name}.{theirs}.reflect.npy"))).unwrap();
-    diff(&clip.features, &want)
-}
-
 /// The lame-made mp3: same sample count and rate as libsndfile/mpg123 (encoder delay and
 /// padding trimmed from the LAME header), samples equal to mpg123's up to float rounding,
 /// including where the decoded signal overshoots full scale (mpg123 keeps the overshoot;

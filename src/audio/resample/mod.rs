@@ -6,13 +6,14 @@
 //! | `kaiser_best` (default) | resampy's Kaiser-windowed sinc, 50 zero crossings ([`kaiser`]) | 0.8's `load` default (the seed's) |
 //! | `kaiser_fast` | the same, 24 zero crossings | `res_type="kaiser_fast"` |
 //! | `soxr_hq` | libsoxr's HQ quality, built from source ([`soxr`], Cargo feature `soxr`) | >= 0.10's default |
-//! | `fft` | rubato's synchronous FFT resampler ([`rubato_fft`]) | **not** librosa's: its `fft` is scipy's whole-signal resampling |
+//!
+//! (rubato's FFT resampler, used before these, is gone: it was not librosa-equal and saved
+//! only ~5 ms per 30 s clip over `soxr_hq`, measured with scripts/bench/prep_speed.sh.)
 //!
 //! Every resampler returns `ceil(len * to / from)` samples, what `librosa.resample` returns
 //! (`fix_length` pads with zeros or cuts). Equal rates return a copy.
 
 pub mod kaiser;
-pub mod rubato_fft;
 #[cfg(feature = "soxr")]
 pub mod soxr;
 
@@ -33,8 +34,6 @@ pub enum Resampler {
     KaiserFast,
     /// libsoxr HQ (librosa >= 0.10's default).
     SoxrHq,
-    /// rubato's FFT resampler: fast, not equal to any librosa res_type.
-    Fft,
 }
 
 impl Resampler {
@@ -44,7 +43,6 @@ impl Resampler {
             Resampler::KaiserBest => "kaiser_best",
             Resampler::KaiserFast => "kaiser_fast",
             Resampler::SoxrHq => "soxr_hq",
-            Resampler::Fft => "fft",
         }
     }
 }
@@ -78,7 +76,6 @@ pub fn resample(input: &[f32], from: u32, to: u32, kind: Resampler) -> Result<Ve
         Resampler::SoxrHq => Err(Error::Unsupported(
             "resampler soxr_hq: this recaux was built without the `soxr` feature".into(),
         )),
-        Resampler::Fft => rubato_fft::resample(input, from, to),
     }
 }
 
@@ -101,7 +98,6 @@ mod tests {
             Resampler::KaiserBest,
             Resampler::KaiserFast,
             Resampler::SoxrHq,
-            Resampler::Fft,
         ] {
             let s = serde_json::to_string(&r).unwrap();
             assert_eq!(s, format!("\"{}\"", r.name()));
@@ -117,7 +113,6 @@ mod tests {
             Resampler::KaiserBest,
             Resampler::KaiserFast,
             Resampler::SoxrHq,
-            Resampler::Fft,
         ] {
             for &(from, to, f) in &[
                 (44100u32, 16000u32, 1000.0f64),
