@@ -40,7 +40,8 @@ fn softmax(row: &[f64]) -> Vec<f64> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = load_run(&args.run)?;
     let store = FeatureStore::open(&cfg.store)?;
-    let fcfg = store.header().feature_config.clone();
+    // Features from audio with the run's own settings (resampler included).
+    let fcfg = crate::train::feature_record::check_store(&args.run, &store, &cfg.store)?;
     let classes = store.class_names().to_vec();
     let reps = cfg.replicas();
     let chosen: Vec<usize> = (0..reps.len())

@@ -45,6 +45,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let split =
         Split::parse(&args.split).ok_or_else(|| anyhow::anyhow!("unknown split {}", args.split))?;
     let store = FeatureStore::open(&cfg.store)?;
+    crate::train::feature_record::check_store(&args.run, &store, &cfg.store)?;
     let reps = cfg.replicas();
     let ck = checkpoint::checkpoint_path(&cfg);
     let state: checkpoint::RunState = {
