@@ -55,37 +55,29 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let chunk = ((48000.0 * fi / fo) as usize).max(1);
     let mut y = vec![0.0f32; olen];
     let mut pos = 0usize;
-    let mut done = 0usize;
-    for c in x.chunks(chunk) {
-        // SAFETY: `c` is valid for c.len() floats, `y[pos..]` for olen - pos floats.
+    // Feeds `n` samples at `input` (null with 0: flush) and appends what comes out.
+    let mut feed = |input: *const f32, n: usize, what: &str| -> Result<()> {
+        let mut done = 0usize;
+        // SAFETY: `input` is null or valid for `n` floats; `y[pos..]` holds olen - pos floats.
         let e = unsafe {
             sys::soxr_process(
                 h.0,
-                c.as_ptr().cast(),
-                c.len(),
+                input.cast(),
+                n,
                 std::ptr::null_mut(),
                 y[pos..].as_mut_ptr().cast(),
                 olen - pos,
                 &mut done,
             )
         };
-        check(e, "process")?;
+        check(e, what)?;
         pos += done;
-    }
-    // SAFETY: a null input flushes; the output range is as above.
-    let e = unsafe {
-        sys::soxr_process(
-            h.0,
-            std::ptr::null(),
-            0,
-            std::ptr::null_mut(),
-            y[pos..].as_mut_ptr().cast(),
-            olen - pos,
-            &mut done,
-        )
+        Ok(())
     };
-    check(e, "flush")?;
-    pos += done;
+    for c in x.chunks(chunk) {
+        feed(c.as_ptr(), c.len(), "process")?;
+    }
+    feed(std::ptr::null(), 0, "flush")?;
     y.truncate(pos);
     y.resize(super::output_len(x.len(), from, to), 0.0);
     Ok(y)
