@@ -27,6 +27,7 @@
 //! (filter, rate pair) for the life of the process.
 
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -91,8 +92,8 @@ impl KaiserFilter {
     }
 
     /// The tabulated right half of the filter, `num_zeros * 2^precision + 1` values (computed
-    /// once per process).
-    pub fn half_window(&self) -> &'static [f64] {
+    /// once per process for the two published filters, per call for any other).
+    pub fn half_window(&self) -> Cow<'static, [f64]> {
         static BEST: OnceLock<Vec<f64>> = OnceLock::new();
         static FAST: OnceLock<Vec<f64>> = OnceLock::new();
         let cell = if *self == KAISER_BEST {
@@ -100,10 +101,9 @@ impl KaiserFilter {
         } else if *self == KAISER_FAST {
             &FAST
         } else {
-            // Only the two published filters exist as constants; any other is built per call.
-            return Box::leak(self.compute_half_window().into_boxed_slice());
+            return Cow::Owned(self.compute_half_window());
         };
-        cell.get_or_init(|| self.compute_half_window())
+        Cow::Borrowed(cell.get_or_init(|| self.compute_half_window()))
     }
 
     fn compute_half_window(&self) -> Vec<f64> {
@@ -131,7 +131,7 @@ pub struct Wings {
 
 /// resampy's stepping through the table for a ratio `to / from`.
 struct Geometry {
-    win: &'static [f64],
+    win: Cow<'static, [f64]>,
     num_table: f64,
     /// `min(1, to / from)`.
     scale: f64,
@@ -342,12 +342,21 @@ fn dot_fn() -> DotFn {
     dot_portable
 }
 
-type BankKey = (&'static str, u32, u32);
+/// A bank's filter parameters (as bits) and rate pair.
+type BankKey = (usize, u32, u64, u64, u32, u32);
 
 fn bank(filter: &KaiserFilter, from: u32, to: u32) -> Arc<Bank> {
     static BANKS: OnceLock<Mutex<HashMap<BankKey, Arc<Bank>>>> = OnceLock::new();
     let banks = BANKS.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = (filter.name, from, to);
+    let f = filter;
+    let key = (
+        f.num_zeros,
+        f.precision_bits,
+        f.rolloff.to_bits(),
+        f.beta.to_bits(),
+        from,
+        to,
+    );
     if let Some(b) = banks.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return b;
     }
