@@ -87,6 +87,9 @@ fn store_without_a_recorded_resampler_is_refused() {
     let q = dir.join("old.store");
     std::fs::write(&q, &b).unwrap();
     let e = FeatureStore::open(&q).unwrap_err().to_string();
-    assert!(e.contains("resampler") && e.contains("prepare it again"), "{e}");
+    assert!(
+        e.contains("resampler") && e.contains("prepare it again"),
+        "{e}"
+    );
     assert!(FeatureStore::open(&p).is_ok());
 }
