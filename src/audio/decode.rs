@@ -4,21 +4,24 @@
 //! Mono is the mean of the channels, summed in channel order in f32 and divided by the channel
 //! count, which is what numpy's `mean(axis=0)` in `librosa.load` computes. MP3 encoder delay and
 //! padding are trimmed from the LAME/Xing header (symphonia's gapless mode, as ffmpeg and
-//! mpg123 do), so a 30 s FMA clip gives 1321967 samples. A packet that fails to decode in the
-//! middle of a stream (e.g. mp3 `main_data_begin` after a cut) is skipped and counted.
+//! mpg123 do), so a 30 s FMA clip gives 1321967 samples. Decoded samples are not clamped (an
+//! mp3 can overshoot full scale; libsndfile/mpg123, which librosa reads through, keep the
+//! overshoot too). A packet that fails to decode in the middle of a stream (e.g. mp3
+//! `main_data_begin` after a cut) is skipped and counted.
 
 use super::ClipError;
 use crate::limits;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use symphonia::core::audio::{AudioBuffer, AudioBufferRef};
-use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::audio::{Audio, GenericAudioBufferRef};
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::probe::Hint;
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 /// A decoded file: mono samples at the file's rate.
 #[derive(Clone, Debug)]
@@ -38,7 +41,7 @@ pub struct Decoded {
 /// Errors: [`ClipError::Missing`] (no such file), [`ClipError::NoAudio`] (empty file, ID3 tag
 /// only, a container without samples), [`ClipError::NotAudio`] (no known format),
 /// [`ClipError::Decode`] (the stream is recognised but nothing decodes, headers are cut short,
-/// or an I/O failure). Known limit (symphonia 0.5's ogg reader): an ogg file cut in the
+/// or an I/O failure). Known limit (symphonia's ogg reader, 0.5 and 0.6.1): an ogg file cut in the
 /// middle of a page fails at open with "end of stream" instead of giving its first part.
 ///
 /// Header fields are checked against [`crate::limits`] before symphonia sees the file (a WAV
@@ -137,48 +140,43 @@ fn decode_file(path: &Path, file: File, len: u64) -> Result<Decoded, ClipError> 
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let fmt_opts = FormatOptions {
-        enable_gapless: true,
-        ..Default::default()
-    };
-    let probed = match symphonia::default::get_probe().format(
+    let probed = match symphonia::default::get_probe().probe(
         &hint,
         mss,
-        &fmt_opts,
-        &MetadataOptions::default(),
+        FormatOptions::default(),
+        MetadataOptions::default(),
     ) {
         Ok(p) => p,
         Err(e) => return Err(classify_probe_failure(path, len, &e)),
     };
-    let mut format = probed.format;
-    let track = format
+    let mut format = probed;
+    let (track_id, params, n_frames) = format
         .tracks()
         .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .find_map(|t| match &t.codec_params {
+            Some(CodecParameters::Audio(p)) => Some((t.id, p.clone(), t.num_frames)),
+            _ => None,
+        })
         .ok_or_else(|| ClipError::NoAudio("no audio track".into()))?;
     check_format(
-        track.codec_params.sample_rate,
-        track.codec_params.channels.map(|c| c.count()),
+        params.sample_rate,
+        params.channels.as_ref().map(|c| c.count()),
     )?;
-    let track_id = track.id;
+    // Gapless (the default): encoder delay and padding are trimmed.
     let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| ClipError::NotAudio(format!("unsupported codec: {e}")))?;
-    let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut sample_rate = params.sample_rate.unwrap_or(0);
     let mut channels = 0usize;
-    let mut samples: Vec<f32> = Vec::with_capacity(
-        track
-            .codec_params
-            .n_frames
-            .map_or(0, |n| n.min(1 << 26) as usize),
-    );
+    let mut samples: Vec<f32> = Vec::with_capacity(n_frames.map_or(0, |n| n.min(1 << 26) as usize));
     let mut skipped = 0usize;
     let mut first_error: Option<String> = None;
-    let mut convert_buf: Option<AudioBuffer<f32>> = None;
+    let mut convert_buf: Vec<Vec<f32>> = Vec::new();
 
     loop {
         let packet = match format.next_packet() {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            Ok(None) => break,
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             // A chained stream (new logical bitstream): keep what we have.
             Err(SymError::ResetRequired) => break,
@@ -188,17 +186,17 @@ fn decode_file(path: &Path, file: File, len: u64) -> Result<Decoded, ClipError> 
                 break;
             }
         };
-        if packet.track_id() != track_id {
+        if packet.track_id != track_id {
             continue;
         }
         match decoder.decode(&packet) {
             Ok(buf) => {
-                let spec = *buf.spec();
-                check_format(Some(spec.rate), Some(spec.channels.count()))?;
+                let spec = buf.spec();
+                check_format(Some(spec.rate()), Some(spec.channels().count()))?;
                 if sample_rate == 0 {
-                    sample_rate = spec.rate;
+                    sample_rate = spec.rate();
                 }
-                channels = spec.channels.count();
+                channels = spec.channels().count();
                 if samples.len() + buf.frames() > limits::MAX_AUDIO_SAMPLES {
                     return Err(ClipError::Decode(format!(
                         "more than {} samples ({:.1} hours at {sample_rate} Hz): above the \
@@ -242,28 +240,24 @@ fn decode_file(path: &Path, file: File, len: u64) -> Result<Decoded, ClipError> 
 
 /// Append the mean of the channels of `buf` to `out`.
 fn mix_to_mono(
-    buf: &AudioBufferRef<'_>,
-    convert_buf: &mut Option<AudioBuffer<f32>>,
+    buf: &GenericAudioBufferRef<'_>,
+    convert_buf: &mut Vec<Vec<f32>>,
     out: &mut Vec<f32>,
 ) {
     match buf {
-        AudioBufferRef::F32(b) => mean_planes(b.as_ref(), out),
+        GenericAudioBufferRef::F32(b) => {
+            let planes: Vec<&[f32]> = b.iter_planes().collect();
+            mean_planes(&planes, out);
+        }
         other => {
-            let spec = *other.spec();
-            let cap = other.capacity() as u64;
-            let conv = match convert_buf {
-                Some(c) if c.capacity() as u64 >= cap && *c.spec() == spec => c,
-                _ => convert_buf.insert(AudioBuffer::new(cap, spec)),
-            };
-            other.convert(conv);
-            mean_planes(conv, out);
+            other.copy_to_vecs_planar::<f32>(convert_buf);
+            let planes: Vec<&[f32]> = convert_buf.iter().map(Vec::as_slice).collect();
+            mean_planes(&planes, out);
         }
     }
 }
 
-fn mean_planes(b: &AudioBuffer<f32>, out: &mut Vec<f32>) {
-    let planes = b.planes();
-    let planes = planes.planes();
+fn mean_planes(planes: &[&[f32]], out: &mut Vec<f32>) {
     match planes {
         [] => {}
         [m] => out.extend_from_slice(m),

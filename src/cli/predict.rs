@@ -57,8 +57,9 @@ fn padded_frames(
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = load_run(&args.run)?;
     let store = FeatureStore::open(&cfg.store).context("`store`")?;
+    // Features from audio with the run's own settings (resampler included).
+    let fcfg = crate::train::feature_record::check_store(&args.run, &store, &cfg.store)?;
     let state = super::run_dir::run_state(&cfg, &store)?;
-    let fcfg = store.header().feature_config.clone();
     let classes = store.class_names().to_vec();
     let reps = cfg.replicas();
     let chosen: Vec<usize> = (0..reps.len())

@@ -1,7 +1,7 @@
 //! `recaux prepare`: decode a dataset (FMA, class folders or a manifest) into a feature store
 //! (see `recaux::data::prepare`).
 
-use crate::audio::{CropMode, FeatureConfig, PadMode};
+use crate::audio::{CropMode, FeatureConfig, PadMode, Resampler};
 use crate::data::fma::Subset;
 use crate::data::prepare::{OnError, PrepareOptions, prepare};
 use crate::data::split::SplitMethod;
@@ -30,6 +30,10 @@ pub struct FeatureArgs {
     /// Target sample rate, Hz.
     #[arg(long)]
     pub sample_rate: Option<u32>,
+    /// Resampler (librosa's res_type): kaiser_best (default, librosa 0.8's), kaiser_fast,
+    /// soxr_hq (librosa >= 0.10's).
+    #[arg(long, value_enum)]
+    pub resampler: Option<Resampler>,
     /// Clip length after crop / zero-pad, seconds.
     #[arg(long)]
     pub clip_seconds: Option<f64>,
@@ -102,6 +106,9 @@ fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
     };
     if let Some(x) = a.sample_rate {
         c.sample_rate = x;
+    }
+    if let Some(x) = a.resampler {
+        c.resampler = x;
     }
     if let Some(x) = a.clip_seconds {
         c.clip_seconds = x;

@@ -71,6 +71,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let split =
         Split::parse(&args.split).ok_or_else(|| anyhow::anyhow!("unknown split {}", args.split))?;
     let store = FeatureStore::open(&cfg.store).context("`store`")?;
+    crate::train::feature_record::check_store(&args.run, &store, &cfg.store)?;
     let state = run_state(&cfg, &store)?;
     let reps = cfg.replicas();
     let (rows, n) = crate::with_backend!(args.backend, f32, |be| {

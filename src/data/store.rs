@@ -269,8 +269,17 @@ impl FeatureStore {
         if !fits {
             return Err(bad("truncated or inconsistent layout".into()));
         }
-        let header: StoreHeader = serde_json::from_slice(&b[PREAMBLE..PREAMBLE + hlen])
+        let raw: serde_json::Value = serde_json::from_slice(&b[PREAMBLE..PREAMBLE + hlen])
             .map_err(|e| bad(format!("header: {e}")))?;
+        // Stores made before the resampler was a setting used a resampler recaux no longer has
+        // (rubato's FFT); their header lacks the field, which would read as the default.
+        if raw["feature_config"].get("resampler").is_none() {
+            return Err(bad(
+                "made before the feature settings recorded the resampler: prepare it again".into(),
+            ));
+        }
+        let header: StoreHeader =
+            serde_json::from_value(raw).map_err(|e| bad(format!("header: {e}")))?;
         // Copied out of the map (32 bytes a clip) so no alignment assumption is needed.
         let records: Vec<ClipRecord> = b[table_off..table_off + n * rec]
             .chunks_exact(rec)

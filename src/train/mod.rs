@@ -5,6 +5,7 @@ pub mod adam;
 pub mod checkpoint;
 pub mod config;
 pub mod crc32c;
+pub mod feature_record;
 pub mod plots;
 pub mod report;
 pub mod results;

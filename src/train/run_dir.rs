@@ -25,6 +25,7 @@ pub const RUN_OUTPUTS: &[&str] = &[
     "metrics.csv",
     "results.md",
     "results.json",
+    "features.json",
     "best",
     "plots",
     "tensorboard",

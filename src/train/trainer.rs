@@ -4,6 +4,7 @@
 
 use super::checkpoint::{self, Best, Metrics, RunState};
 use super::config::{Replica, TrainConfig};
+use super::feature_record;
 use crate::backend::{Backend, Elem};
 use crate::data::Split;
 use crate::data::sampler::{Batch, Sampler};
@@ -240,6 +241,12 @@ impl<'a, B: Backend> Trainer<'a, B> {
         resume: bool,
     ) -> Result<Self> {
         check_store(cfg, store)?;
+        // A new run records the store's feature settings; a resumed one must see the same.
+        if resume {
+            feature_record::check_store(&cfg.run_dir(), store, &cfg.store)?;
+        } else {
+            feature_record::write(&cfg.run_dir(), &store.header().feature_config)?;
+        }
         let store_hash = store.content_hash();
         let replicas = cfg.replicas();
         let seeds: Vec<u64> = replicas.iter().map(|r| r.seed).collect();
