@@ -38,11 +38,12 @@ __device__ __forceinline__ void dropout_body(const DropoutP<T>& p) {
             for (int j = 0; j < 4; ++j) {
                 const i64 i = 4 * q + j;
                 if (i < p.n) {
-                    const bool keep = (w[j] >> 8) >= p.threshold;
+                    // x * mask * scale, as PyTorch: a dropped NaN stays NaN (NaN * 0)
+                    const T v = x[i] * ((w[j] >> 8) >= p.threshold ? scale : T(0));
                     if (kBackward) {
-                        if (keep) y[i] += x[i] * scale;
+                        y[i] += v;
                     } else {
-                        y[i] = keep ? x[i] * scale : T(0);
+                        y[i] = v;
                     }
                 }
             }

@@ -1,9 +1,9 @@
-// Max over time, forward (value and argmax, first maximum wins) and backward (scatter through
-// the argmax) (the CPU twin: src/backend/cpu/max_time.rs; launch code:
-// src/backend/kernel/max_time.rs). One thread per output element (replica, row, feature),
-// grid-stride; it walks t in order, so the result does not depend on the launch. The backward
-// is deterministic without atomics: each dx element is written by at most one thread, the one
-// whose argmax points at it.
+// Max over time, forward (value and argmax, first maximum wins; a NaN wins and stays, as
+// torch.max over a dim) and backward (scatter through the argmax) (the CPU twin:
+// src/backend/cpu/max_time.rs; launch code: src/backend/kernel/max_time.rs). One thread per
+// output element (replica, row, feature), grid-stride; it walks t in order, so the result does
+// not depend on the launch. The backward is deterministic without atomics: each dx element is
+// written by at most one thread, the one whose argmax points at it.
 #include "common.cuh"
 
 // x: [M, T, rows, F]; y, arg: [M, rows, F]; total = M * rows * F.
@@ -27,7 +27,7 @@ __device__ void max_time_fwd(const MaxTimeFwdP<T>& p) {
         int arg = 0;
         for (i64 t = 1; t < p.t; ++t) {
             T v = x[t * plane];
-            if (v > best) {
+            if (v > best || (v != v && best == best)) {
                 best = v;
                 arg = (int)t;
             }

@@ -14,7 +14,7 @@ template <class T>
 __device__ void relu_fwd(const ReluFwdP<T>& p) {
     for (i64 i = rx_gid(); i < p.n; i += rx_gstride()) {
         T v = p.x[i];
-        p.y[i] = v > T(0) ? v : T(0);
+        p.y[i] = (v > T(0) || v != v) ? v : T(0);  // NaN stays NaN (torch.relu)
     }
 }
 RECAUX_KERNEL_FT(relu_fwd, ReluFwdP, relu_fwd)
@@ -30,6 +30,6 @@ struct ReluBwdP {
 template <class T>
 __device__ void relu_bwd(const ReluBwdP<T>& p) {
     for (i64 i = rx_gid(); i < p.n; i += rx_gstride())
-        if (p.y[i] > T(0)) p.dx[i] += p.dy[i];
+        if (!(p.y[i] <= T(0))) p.dx[i] += p.dy[i];  // threshold_backward: a NaN y passes dy
 }
 RECAUX_KERNEL_FT(relu_bwd, ReluBwdP, relu_bwd)

@@ -8,8 +8,9 @@ use recaux::interop;
 use recaux::model::Model;
 use recaux::safetensors_io::TensorFile;
 use recaux::train::TrainConfig;
-use recaux::train::checkpoint::save_best;
+use recaux::train::checkpoint::{Best, RunState, save, save_best};
 use recaux::train::config::to_yaml;
+use recaux::train::{Adam, AdamConfig};
 use std::path::Path;
 use std::process::Command;
 
@@ -114,6 +115,65 @@ fn demo_then_eval_and_export() {
         f.shape("lstm2.weight_ih_l0_reverse").unwrap(),
         vec![128, 64]
     );
+    store_with_another_resampler_is_refused(&out, &run);
+}
+
+/// The run recorded its feature settings (kaiser_best); the store re-prepared in place with
+/// soxr_hq (all else equal) is refused by eval, predict and train --resume, each naming the
+/// setting on one line.
+fn store_with_another_resampler_is_refused(out: &Path, run: &Path) {
+    let rec = std::fs::read_to_string(run.join("features.json")).unwrap();
+    assert!(rec.contains("\"resampler\": \"kaiser_best\""), "{rec}");
+    let data = out.join("data");
+    let r = recaux(&[
+        "prepare",
+        "--fma-audio",
+        data.join("fma_small").to_str().unwrap(),
+        "--fma-meta",
+        data.join("fma_metadata").to_str().unwrap(),
+        "--split",
+        "official",
+        "--clip-seconds",
+        "3",
+        "--resampler",
+        "soxr_hq",
+        "--quiet",
+        "--out",
+        data.join("store.rfs").to_str().unwrap(),
+    ]);
+    assert!(
+        r.status.success(),
+        "prepare: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let wav = out.join("data/fma_small/000/000002.wav");
+    let config = run.join("config.yaml");
+    let runs = [
+        vec!["eval", "--run", run.to_str().unwrap()],
+        vec![
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            wav.to_str().unwrap(),
+        ],
+        vec!["train", "--config", config.to_str().unwrap(), "--resume"],
+    ];
+    for args in runs {
+        let r = recaux(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{} accepted the store", args[0]);
+        let line = err
+            .lines()
+            .find(|l| l.contains("features."))
+            .unwrap_or_else(|| panic!("{}: {err}", args[0]));
+        assert!(
+            line.contains(
+                "features.resampler: the run used \"kaiser_best\", the store has \"soxr_hq\""
+            ) && !line.contains("features.n_mels"),
+            "{}: {line}",
+            args[0]
+        );
+    }
 }
 
 /// `recaux export` writes what PyTorch loads, and the logits PyTorch computes from it are
@@ -155,7 +215,17 @@ fn export_writes_what_pytorch_loads_and_gives_its_logits() {
     };
     std::fs::create_dir_all(cfg.run_dir()).unwrap();
     std::fs::write(cfg.run_dir().join("config.yaml"), to_yaml(&cfg).unwrap()).unwrap();
-    save_best(&be, &cfg, &model, 1).unwrap();
+    // the checkpoint of a run after one epoch in which only replica 1 validated
+    let mut state = RunState::new(2);
+    state.epoch = 1;
+    state.best[1] = Best {
+        epoch: Some(0),
+        val_acc: 1.0,
+        stale: 0,
+    };
+    let adam = Adam::new(&be, &model, AdamConfig::default()).unwrap();
+    save(&be, &cfg, &cfg.replicas(), &model, &adam, &state).unwrap();
+    save_best(&be, &cfg, &model, 1, 0).unwrap();
     let out = dir.join("export");
     let r = recaux(&[
         "export",

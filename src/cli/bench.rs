@@ -43,10 +43,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.batch == 0 || args.seq == 0 || args.replicas == 0 || args.steps == 0 {
         anyhow::bail!("--batch, --seq, --replicas and --steps must be at least 1");
     }
+    use crate::limits::{MAX_BATCH, MAX_FRAMES, MAX_REPLICAS, MAX_WIDTH, at_most, check_step};
+    at_most("--batch", args.batch, MAX_BATCH)?;
+    at_most("--seq", args.seq, MAX_FRAMES)?;
+    at_most("--replicas", args.replicas, MAX_REPLICAS)?;
+    at_most("--hidden", args.hidden, MAX_WIDTH)?;
+    at_most("--steps", args.steps, 1_000_000)?;
+    at_most("--warmup", args.warmup, 1_000_000)?;
+    if args.hidden == 0 {
+        anyhow::bail!("--hidden must be at least 1");
+    }
     let spec = ModelSpec {
         hidden: args.hidden,
         ..ModelSpec::seed()
     };
+    check_step(
+        &spec,
+        args.replicas,
+        args.seq,
+        args.batch,
+        4,
+        args.backend != BackendChoice::Cuda,
+        "--batch, --seq, --replicas, --hidden",
+    )?;
     let cfg = BenchConfig {
         spec,
         batch: args.batch,

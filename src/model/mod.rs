@@ -33,6 +33,12 @@ pub enum DropoutSite {
     Recon = 3,
 }
 
+/// Whether `be` keeps its buffers in host memory (every backend but cuda), so that the
+/// machine's memory bounds what may be allocated.
+fn host_memory<B: Backend>(be: &B) -> bool {
+    !be.name().starts_with("cuda")
+}
+
 /// The parameters of M replicas: one buffer `[M, numel]` per tensor, in state_dict order.
 pub struct Model<B: Backend> {
     pub spec: ModelSpec,
@@ -52,10 +58,10 @@ impl<B: Backend> Model<B> {
     /// Philox stream (seed, `rng::INIT_STREAM | k` for parameter k): replica r depends only on
     /// `seeds[r]`, and every backend and element type gets the same values (rounded to T).
     pub fn init(be: &B, spec: ModelSpec, seeds: &[u64]) -> Result<Self> {
-        spec.validate()?;
         if seeds.is_empty() {
             return Err(Error::config("seeds", "at least one replica is needed"));
         }
+        crate::limits::check_model(&spec, seeds.len(), size_of::<B::T>(), host_memory(be))?;
         let mut params = Vec::with_capacity(p::COUNT);
         for (k, ps) in spec.params().iter().enumerate() {
             let dist = Uniform::new(-ps.bound, ps.bound)
@@ -81,7 +87,7 @@ impl<B: Backend> Model<B> {
         seeds: &[u64],
         tensors: &[Vec<B::T>],
     ) -> Result<Self> {
-        spec.validate()?;
+        crate::limits::check_model(&spec, seeds.len(), size_of::<B::T>(), host_memory(be))?;
         let specs = spec.params();
         if tensors.len() != specs.len() {
             return Err(Error::shape(format!(
@@ -220,6 +226,15 @@ impl<B: Backend> Workspace<B> {
                 "workspace: replicas {m}, steps {t}, batch {b}: all must be at least 1"
             )));
         }
+        crate::limits::check_step(
+            spec,
+            m,
+            t,
+            b,
+            size_of::<B::T>(),
+            host_memory(be),
+            "workspace (replicas, frames, batch rows)",
+        )?;
         let (f, h, d, c) = (spec.features, spec.hidden, spec.fc1, spec.classes);
         let seq = m * t * b;
         let l1 = LstmShape { m, t, b, i: f, h };
@@ -588,4 +603,59 @@ fn linear_bwd<B: Backend>(
     };
     be.gemm(&s, d_out, x, None, &mut g[wk])?;
     be.gemm_bias_grad(m, rows, out, d_out, &mut g[wk + 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+
+    #[test]
+    fn workspace_size_limit_counts_what_the_workspace_allocates() {
+        let be = CpuBackend::<f32>::new();
+        let spec = ModelSpec {
+            features: 6,
+            hidden: 5,
+            fc1: 7,
+            classes: 3,
+            dropout: 0.1,
+        };
+        let (m, t, b) = (2, 4, 3);
+        let ws = Workspace::new(&be, &spec, m, t, b).unwrap();
+        let floats = [
+            &ws.xd,
+            &ws.y1,
+            &ws.s1,
+            &ws.xs,
+            &ws.s2,
+            &ws.xs_p,
+            &ws.pooled,
+            &ws.z1,
+            &ws.z1d,
+            &ws.a1,
+            &ws.logits,
+            &ws.xs_r,
+            &ws.rpre,
+            &ws.rec,
+            &ws.ce,
+            &ws.l1,
+            &ws.d_logits,
+            &ws.d_a1,
+            &ws.d_z1d,
+            &ws.d_z1,
+            &ws.d_pooled,
+            &ws.d_site,
+            &ws.d_xs,
+            &ws.d_rec,
+            &ws.d_rpre,
+            &ws.d_y1,
+        ];
+        let lens: Vec<usize> = floats.iter().map(|b| b.len()).collect();
+        let total = lens.iter().sum::<usize>() + ws.arg.len();
+        let largest = *lens.iter().max().unwrap();
+        assert_eq!(
+            crate::limits::workspace_elems(&spec, m, t, b),
+            Some((largest, total))
+        );
+    }
 }

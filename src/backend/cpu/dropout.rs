@@ -55,11 +55,8 @@ fn apply<T: Elem>(d: &DropoutSpec, n: usize, x: &[T], x_shared: bool, y: &mut [T
                         if i >= yc.len() {
                             break;
                         }
-                        let v = if (w >> 8) >= thr {
-                            xc[i] * scale
-                        } else {
-                            T::zero()
-                        };
+                        // x * mask * scale, as PyTorch: a dropped NaN stays NaN (NaN * 0)
+                        let v = xc[i] * if (w >> 8) >= thr { scale } else { T::zero() };
                         if acc {
                             yc[i] += v;
                         } else {

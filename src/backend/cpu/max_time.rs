@@ -3,7 +3,8 @@
 
 use crate::backend::Elem;
 
-/// Max over time of `x [M, T, N]` into `y [M, N]` with the first arg-max.
+/// Max over time of `x [M, T, N]` into `y [M, N]` with the first arg-max. A NaN wins and stays
+/// (the first NaN's index), as `torch.max(x, dim)` propagates NaN.
 pub(super) fn fwd<T: Elem>(m: usize, t: usize, n: usize, x: &[T], y: &mut [T], arg: &mut [i32]) {
     for r in 0..m {
         let yr = &mut y[r * n..(r + 1) * n];
@@ -13,7 +14,7 @@ pub(super) fn fwd<T: Elem>(m: usize, t: usize, n: usize, x: &[T], y: &mut [T], a
         for ti in 1..t {
             let xt = &x[(r * t + ti) * n..(r * t + ti + 1) * n];
             for j in 0..n {
-                if xt[j] > yr[j] {
+                if xt[j] > yr[j] || (xt[j].is_nan() && !yr[j].is_nan()) {
                     yr[j] = xt[j];
                     ar[j] = ti as i32;
                 }
