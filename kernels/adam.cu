@@ -1,5 +1,7 @@
-// Adam, fused: every tensor of every replica in ONE launch. The host uploads a table with one
-// entry per (tensor, replica); grid (x strides over the entry's elements, y = entry). The
+// Adam, fused: every tensor of every replica in ONE launch (the CPU twin:
+// src/backend/cpu/adam.rs; launch code: src/backend/kernel/adam.rs). The host uploads a table
+// with one entry per (tensor, replica); grid-stride over the entry's elements in x and over
+// entries in y (any grid gives the same result: one thread per element). The
 // arithmetic is PyTorch's (torch.optim.Adam, no weight decay):
 //   m = m + (g - m)(1 - b1)            (lerp)
 //   v = b2 v + (1 - b2) g^2
@@ -8,6 +10,7 @@
 // The bias corrections are computed on the host in double, as PyTorch does in Python floats.
 #include "common.cuh"
 
+// One row of the table: a (tensor, replica) slice of numel elements.
 template <class T>
 struct AdamEntry {
     T* param;
@@ -18,6 +21,7 @@ struct AdamEntry {
     double step_size;  // lr / (1 - b1^t) for this entry's replica
 };
 
+// adam: one update of every entry of the table.
 template <class T>
 struct AdamP {
     const AdamEntry<T>* table;
@@ -29,7 +33,7 @@ struct AdamP {
 };
 
 template <class T>
-__device__ void adam_step(const AdamP<T>& p) {
+__device__ void adam(const AdamP<T>& p) {
     const T one_m_b1 = (T)(1.0 - p.beta1), b2 = (T)p.beta2, one_m_b2 = (T)(1.0 - p.beta2);
     const T eps = (T)p.eps, bc2_sqrt = (T)p.bc2_sqrt;
     for (i64 e = blockIdx.y; e < p.entries; e += gridDim.y) {
@@ -47,4 +51,5 @@ __device__ void adam_step(const AdamP<T>& p) {
         }
     }
 }
-RECAUX_KERNEL_FT(adam_step, AdamP, adam_step)
+RECAUX_KERNEL_FT(adam, AdamP, adam)
+RECAUX_GRID_DIMS(adam, 2)

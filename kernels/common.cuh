@@ -3,17 +3,16 @@
 // by g++ (RECAUX_EMU defined, kernels/emu/shim.h standing in for CUDA) for the `emu` backend.
 //
 // Calling convention (see kernels/README.md): every kernel takes ONE params struct by value,
-// mirrored field for field by a #[repr(C)] struct in src/backend/kernel/params.rs. Pointers are
-// 64-bit device addresses (host addresses under emu); counts are `long long`; host scalars are
-// `double`; per-replica scalars are arrays of RX_MAX_REPLICAS in the struct.
+// defined in its .cu; build.rs generates the Rust mirror from it and checks every field's
+// offset and size on both sides (build/kernel_api.rs). Pointers are 64-bit device addresses
+// (host addresses under emu); counts are `long long`; host scalars are `double`; per-replica
+// scalars are arrays of RX_MAX_REPLICAS in the struct.
 #pragma once
 
 #ifdef RECAUX_EMU
 #include "emu/runtime.h"
-#define RX_RESTRICT __restrict__
 #else
 #include <cstdint>
-#define RX_RESTRICT __restrict__
 #endif
 
 typedef long long i64;
@@ -45,6 +44,37 @@ typedef unsigned int u32;
 #define RECAUX_KERNEL_FT(base, ParamsT, body)             \
     RECAUX_KERNEL(base##_f32, ParamsT<float>, body<float>) \
     RECAUX_KERNEL(base##_f64, ParamsT<double>, body<double>)
+
+// A kernel for f32 elements only (its params hold `float*`, e.g. the tensor-core kernels):
+// build.rs gives its handle no f64 name, so an f64 backend's launch is refused.
+#define RECAUX_KERNEL_F32(name, Params, body) RECAUX_KERNEL(name, Params, body)
+// The same with __launch_bounds__(threads, min_blocks) under nvcc (ptxas then keeps the
+// registers to what `threads` threads can have with `min_blocks` blocks per SM); the launcher
+// refuses a block of more than `threads` threads (the GPU would refuse the launch).
+#ifdef RECAUX_EMU
+#define RECAUX_KERNEL_F32_LB(name, Params, body, threads, min_blocks)          \
+    static_assert((threads) >= 1 && (threads) <= 1024 && (min_blocks) >= 1,     \
+                  #name ": launch bounds");                                     \
+    RECAUX_KERNEL(name, Params, body)
+#else
+#define RECAUX_KERNEL_F32_LB(name, Params, body, threads, min_blocks)                 \
+    extern "C" __global__ void __launch_bounds__(threads, min_blocks) name(const Params p) { \
+        body(p);                                                                      \
+    }
+#endif
+
+// Launch rules a kernel states beside its RECAUX_KERNEL line; build.rs puts them into the
+// kernel's Rust handle and the launcher refuses a launch that breaks them (an error, not a
+// wrong result). RECAUX_GRID_DIMS: the kernel grid-strides over x (d = 1, the default), x
+// and y (2) or x, y and z (3); the other grid dimensions must be 1. RECAUX_BLOCK_MULTIPLE:
+// blockDim = (a multiple of k, 1, 1), e.g. 32 for a kernel that calls rx_block_sum.
+// RECAUX_BLOCK_EXACT: blockDim = (n, 1, 1).
+#define RECAUX_GRID_DIMS(name, d) \
+    static_assert((d) >= 1 && (d) <= 3, #name ": grid dims are 1, 2 or 3");
+#define RECAUX_BLOCK_MULTIPLE(name, k) \
+    static_assert((k) >= 1 && 1024 % (k) == 0, #name ": the block multiple must divide 1024");
+#define RECAUX_BLOCK_EXACT(name, n) \
+    static_assert((n) >= 1 && (n) <= 1024, #name ": the block size must be 1..1024");
 
 // Static shared memory: RX_SHARED(float, buf, [16][33]) declares `__shared__ float buf[16][33]`
 // (128-byte aligned). Under emu a static array that the launcher fills with 0xFF bytes (NaN in
@@ -79,12 +109,6 @@ __device__ __forceinline__ float rx_log(float x) { return logf(x); }
 __device__ __forceinline__ double rx_log(double x) { return log(x); }
 __device__ __forceinline__ float rx_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double rx_sqrt(double x) { return sqrt(x); }
-template <class T>
-__device__ __forceinline__ T rx_nan();
-template <>
-__device__ __forceinline__ float rx_nan<float>() { return nanf(""); }
-template <>
-__device__ __forceinline__ double rx_nan<double>() { return nan(""); }
 
 // ---- Philox-4x32-10, the same function as src/rng.rs -----------------------------------------
 // counter c[0..4], key (k0, k1); output overwrites c.
@@ -121,7 +145,8 @@ __device__ __forceinline__ void rx_dropout_words(u64 seed, u64 step, u32 tensor,
 // Sum of `v` over the block, valid in thread 0. The order of additions depends only on
 // blockDim (a butterfly inside each warp, then warp 0 over the per-warp sums), so results are
 // bit-reproducible run to run. Every thread of the block must call it (it has barriers).
-// blockDim.x must be a multiple of 32 and at most 1024.
+// blockDim.x must be a multiple of 32 and at most 1024: a kernel that calls it declares
+// RECAUX_BLOCK_MULTIPLE(kernel, 32), which the launcher checks.
 template <class A>
 __device__ __forceinline__ A rx_block_sum(A v) {
     RX_SHARED(A, warp_sums, [32]);

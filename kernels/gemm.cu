@@ -1,4 +1,5 @@
-// Hand-written tiled GEMM and the bias gradient (column sums). No cuBLAS.
+// Hand-written tiled GEMM and the bias gradient (column sums). No cuBLAS. The CPU twin:
+// src/backend/cpu/gemm.rs; launch code: src/backend/kernel/gemm.rs.
 //
 // gemm: C[r] (+)= op(A[r]) . op(B[r]) (+ bias[r] + bias2[r]) for r in 0..batch, on strided
 // row-major views: element (i, kk) of op(A) is a[i*lda + kk] (a[kk*lda + i] when trans_a),
@@ -19,6 +20,7 @@
 // Loads per thread of each operand slice: GEMM_BM * GEMM_BK / GEMM_THREADS.
 #define GEMM_LOADS 8
 
+// gemm: the product above for every r.
 template <class T>
 struct GemmP {
     const T* a;
@@ -139,13 +141,15 @@ __device__ void gemm(const GemmP<T>& p) {
     }
 }
 RECAUX_KERNEL_FT(gemm, GemmP, gemm)
+RECAUX_BLOCK_EXACT(gemm, GEMM_THREADS)
+RECAUX_GRID_DIMS(gemm, 3)
 
-// db[r, j] += sum_i dy[r, i, j] (and db2[r, j] += the same sum when db2 is not null): one
+// gemm_bias_grad: db[r, j] += sum_i dy[r, i, j] (and db2[r, j] += the same sum when db2 is not null): one
 // thread per (r, j), summing rows in order 0..rows-1 in double (as the CPU reference), so the
 // result is independent of the grid. dy rows have stride `ld` (>= cols); batch stride
 // rows * ld. total = batch * cols.
 template <class T>
-struct BiasGradP {
+struct GemmBiasGradP {
     const T* dy;
     T* db;
     T* db2;
@@ -155,7 +159,7 @@ struct BiasGradP {
     i64 total;
 };
 template <class T>
-__device__ void bias_grad(const BiasGradP<T>& p) {
+__device__ void gemm_bias_grad(const GemmBiasGradP<T>& p) {
     for (i64 o = rx_gid(); o < p.total; o += rx_gstride()) {
         const i64 r = o / p.cols, j = o - r * p.cols;
         const T* col = p.dy + r * p.rows * p.ld + j;
@@ -165,4 +169,4 @@ __device__ void bias_grad(const BiasGradP<T>& p) {
         if (p.db2) p.db2[o] += (T)s;
     }
 }
-RECAUX_KERNEL_FT(bias_grad, BiasGradP, bias_grad)
+RECAUX_KERNEL_FT(gemm_bias_grad, GemmBiasGradP, gemm_bias_grad)

@@ -1,5 +1,6 @@
-// Tensor-core GEMM (tf32 WMMA, f32 accumulation) with cp.async staging and a deterministic
-// split-K, and the bias gradient as a parallel fixed-order column sum. f32 only; the launcher
+// Op `gemm`, the fast path (kernels/gemm.cu has the SIMT kernels): a tensor-core GEMM (tf32
+// WMMA, f32 accumulation) with cp.async staging and a deterministic split-K, and the bias
+// gradient as a parallel fixed-order column sum. The GEMM is f32 only; the launcher
 // (src/backend/kernel/gemm_tc.rs) falls back to gemm.cu for f64 and for operands whose
 // addresses or strides are not 16-byte multiples.
 //
@@ -18,9 +19,10 @@
 // - Per output, the order of additions is fixed by (m, n, k) and the tile code: bit-identical
 //   run to run on one device.
 //
-// colsum_part / colsum_finish (f32 and f64): db[r, j] (+ db2[r, j]) += sum_i dy[r, i, j] in two
-// passes: partial sums over fixed chunks of COLSUM_CHUNK rows (in double, rows in order), then
-// the chunks in order (double) and one rounding. The chunking depends on the row count only.
+// gemm_bias_grad_part / gemm_bias_grad_finish (f32 and f64; gemm.cu's gemm_bias_grad in
+// parallel over rows): db[r, j] (+ db2[r, j]) += sum_i dy[r, i, j] in two passes: partial sums
+// over fixed chunks of BIAS_GRAD_CHUNK rows (in double, rows in order), then the chunks in
+// order (double) and one rounding. The chunking depends on the row count only.
 #include "tc.cuh"
 
 #define GTC_BM 64
@@ -35,7 +37,7 @@
 #define GTC_STAGE 2304
 // Epilogue tile stride: a multiple of 8 floats (accumulator rule).
 #define GTC_LDE 72
-#define COLSUM_CHUNK 512
+#define BIAS_GRAD_CHUNK 512
 
 struct GemmTcP {
     const float* a;
@@ -214,10 +216,18 @@ __device__ void gemm_tc_nn_body(const GemmTcP& p) { gemm_tc<false, false>(p); }
 __device__ void gemm_tc_nt_body(const GemmTcP& p) { gemm_tc<false, true>(p); }
 __device__ void gemm_tc_tn_body(const GemmTcP& p) { gemm_tc<true, false>(p); }
 __device__ void gemm_tc_tt_body(const GemmTcP& p) { gemm_tc<true, true>(p); }
-RX_KERNEL_LB(gemm_tc_nn, GemmTcP, gemm_tc_nn_body, GTC_THREADS, 2)
-RX_KERNEL_LB(gemm_tc_nt, GemmTcP, gemm_tc_nt_body, GTC_THREADS, 2)
-RX_KERNEL_LB(gemm_tc_tn, GemmTcP, gemm_tc_tn_body, GTC_THREADS, 2)
-RX_KERNEL_LB(gemm_tc_tt, GemmTcP, gemm_tc_tt_body, GTC_THREADS, 2)
+RECAUX_KERNEL_F32_LB(gemm_tc_nn, GemmTcP, gemm_tc_nn_body, GTC_THREADS, 2)
+RECAUX_BLOCK_EXACT(gemm_tc_nn, GTC_THREADS)
+RECAUX_GRID_DIMS(gemm_tc_nn, 3)
+RECAUX_KERNEL_F32_LB(gemm_tc_nt, GemmTcP, gemm_tc_nt_body, GTC_THREADS, 2)
+RECAUX_BLOCK_EXACT(gemm_tc_nt, GTC_THREADS)
+RECAUX_GRID_DIMS(gemm_tc_nt, 3)
+RECAUX_KERNEL_F32_LB(gemm_tc_tn, GemmTcP, gemm_tc_tn_body, GTC_THREADS, 2)
+RECAUX_BLOCK_EXACT(gemm_tc_tn, GTC_THREADS)
+RECAUX_GRID_DIMS(gemm_tc_tn, 3)
+RECAUX_KERNEL_F32_LB(gemm_tc_tt, GemmTcP, gemm_tc_tt_body, GTC_THREADS, 2)
+RECAUX_BLOCK_EXACT(gemm_tc_tt, GTC_THREADS)
+RECAUX_GRID_DIMS(gemm_tc_tt, 3)
 
 // The split-K second pass: C = (C +) sum over splits in order (+ bias + bias2); one thread per
 // output element, grid-stride. total = batch * m * n.
@@ -247,38 +257,39 @@ __device__ void gemm_tc_reduce_body(const GemmTcReduceP& p) {
                 r * p.stride_bias + j);
     }
 }
-RECAUX_KERNEL(gemm_tc_reduce, GemmTcReduceP, gemm_tc_reduce_body)
+RECAUX_KERNEL_F32(gemm_tc_reduce, GemmTcReduceP, gemm_tc_reduce_body)
 
 // Pass 1: part[r, q, j] = sum of dy[r, i, j] over rows i of chunk q (in order, in double).
 // Grid: x over columns (grid-stride), y over chunks (grid-stride), z over batch (grid-stride).
 template <class T>
-struct ColsumPartP {
+struct GemmBiasGradPartP {
     const T* dy;     // [batch, rows, ld] (columns 0..cols)
     double* part;    // [batch, chunks, cols]
     i64 rows;
     i64 cols;
     i64 ld;
-    i64 chunks;      // ceil(rows / COLSUM_CHUNK)
+    i64 chunks;      // ceil(rows / BIAS_GRAD_CHUNK)
     i64 batch;
 };
 template <class T>
-__device__ void colsum_part(const ColsumPartP<T>& p) {
+__device__ void gemm_bias_grad_part(const GemmBiasGradPartP<T>& p) {
     for (i64 r = blockIdx.z; r < p.batch; r += gridDim.z)
         for (i64 q = blockIdx.y; q < p.chunks; q += gridDim.y)
             for (i64 j = rx_gid(); j < p.cols; j += rx_gstride()) {
-                const i64 i0 = q * COLSUM_CHUNK;
-                const i64 i1 = i0 + COLSUM_CHUNK < p.rows ? i0 + COLSUM_CHUNK : p.rows;
+                const i64 i0 = q * BIAS_GRAD_CHUNK;
+                const i64 i1 = i0 + BIAS_GRAD_CHUNK < p.rows ? i0 + BIAS_GRAD_CHUNK : p.rows;
                 const T* col = p.dy + r * p.rows * p.ld + j;
                 double s = 0.0;
                 for (i64 i = i0; i < i1; ++i) s += (double)col[i * p.ld];
                 p.part[(r * p.chunks + q) * p.cols + j] = s;
             }
 }
-RECAUX_KERNEL_FT(colsum_part, ColsumPartP, colsum_part)
+RECAUX_KERNEL_FT(gemm_bias_grad_part, GemmBiasGradPartP, gemm_bias_grad_part)
+RECAUX_GRID_DIMS(gemm_bias_grad_part, 3)
 
 // Pass 2: db[r, j] (+ db2[r, j]) += sum over chunks in order, rounded once. total = batch*cols.
 template <class T>
-struct ColsumFinishP {
+struct GemmBiasGradFinishP {
     const double* part;
     T* db;
     T* db2;
@@ -287,7 +298,7 @@ struct ColsumFinishP {
     i64 total;
 };
 template <class T>
-__device__ void colsum_finish(const ColsumFinishP<T>& p) {
+__device__ void gemm_bias_grad_finish(const GemmBiasGradFinishP<T>& p) {
     for (i64 o = rx_gid(); o < p.total; o += rx_gstride()) {
         const i64 r = o / p.cols, j = o - r * p.cols;
         const double* w = p.part + r * p.chunks * p.cols + j;
@@ -297,4 +308,4 @@ __device__ void colsum_finish(const ColsumFinishP<T>& p) {
         if (p.db2) p.db2[o] += (T)s;
     }
 }
-RECAUX_KERNEL_FT(colsum_finish, ColsumFinishP, colsum_finish)
+RECAUX_KERNEL_FT(gemm_bias_grad_finish, GemmBiasGradFinishP, gemm_bias_grad_finish)

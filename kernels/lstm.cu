@@ -1,7 +1,8 @@
 // Bidirectional LSTM layer: the per-time-step kernels, forward and backward through time.
 // PyTorch's gate order i, f, g, o; zero initial state; the reverse direction runs
 // t = T-1 .. 0. The input projection and all weight gradients are GEMMs (gemm.cu), launched
-// by src/backend/kernel/ops_mm.rs; these kernels do what must happen step by step.
+// by src/backend/kernel/lstm.rs (the op's launch code; the CPU twin is src/backend/cpu/lstm.rs);
+// these kernels do what must happen step by step.
 //
 // One launch per step index k covers both directions and all replicas: item = d*M + r is
 // blockIdx.y (grid-stride), and direction d processes time t = k (d = 0) or T-1-k (d = 1).
@@ -24,7 +25,7 @@ __device__ __forceinline__ T lstm_sigmoid(T x) {
 }
 
 template <class T>
-struct LstmStepP {
+struct LstmFwdStepP {
     const T* g;
     const T* w_hh0;
     const T* w_hh1;
@@ -39,7 +40,7 @@ struct LstmStepP {
 
 // Step k of the forward pass: gates = G[t] + h_prev W_hh^T, then the cell update.
 template <class T>
-__device__ void lstm_step_fwd(const LstmStepP<T>& p) {
+__device__ void lstm_fwd_step(const LstmFwdStepP<T>& p) {
     const i64 H = p.h, B = p.b, TT = p.t, H4 = 4 * H;
     const i64 cells = B * H;
     const bool has_prev = p.k > 0;
@@ -92,10 +93,11 @@ __device__ void lstm_step_fwd(const LstmStepP<T>& p) {
         }
     }
 }
-RECAUX_KERNEL_FT(lstm_step_fwd, LstmStepP, lstm_step_fwd)
+RECAUX_KERNEL_FT(lstm_fwd_step, LstmFwdStepP, lstm_fwd_step)
+RECAUX_GRID_DIMS(lstm_fwd_step, 2)
 
 template <class T>
-struct LstmStepBwdP {
+struct LstmBwdStepP {
     const T* w_hh0;
     const T* w_hh1;
     const T* saved;
@@ -113,7 +115,7 @@ struct LstmStepBwdP {
 // (t_next: the step after t in the direction's order, absent at k = T-1), the cell backward
 // with dc carried in `dc`, and dG[t] written.
 template <class T>
-__device__ void lstm_step_bwd(const LstmStepBwdP<T>& p) {
+__device__ void lstm_bwd_step(const LstmBwdStepP<T>& p) {
     const i64 H = p.h, B = p.b, TT = p.t, H4 = 4 * H;
     const i64 cells = B * H;
     const bool has_prev = p.k > 0, has_next = p.k + 1 < TT;
@@ -150,4 +152,5 @@ __device__ void lstm_step_bwd(const LstmStepBwdP<T>& p) {
         }
     }
 }
-RECAUX_KERNEL_FT(lstm_step_bwd, LstmStepBwdP, lstm_step_bwd)
+RECAUX_KERNEL_FT(lstm_bwd_step, LstmBwdStepP, lstm_bwd_step)
+RECAUX_GRID_DIMS(lstm_bwd_step, 2)

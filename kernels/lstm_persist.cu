@@ -1,8 +1,11 @@
-// Persistent bidirectional LSTM layer, forward and backward through time: one launch per pass
-// covers every replica, both directions and all T steps, with W_hh held in registers as WMMA
+// Op `lstm`, the fast path (kernels/lstm.cu has the per-step kernels): a persistent
+// bidirectional LSTM layer, forward and backward through time. One launch per pass covers
+// every replica, both directions and all T steps, with W_hh held in registers as WMMA
 // fragments for the whole sequence. The input projection G = x W_ih^T + b_ih + b_hh (before)
 // and the weight gradients (after) are GEMMs (gemm_tc.cu), launched by
-// src/backend/kernel/lstm_persist.rs.
+// src/backend/kernel/lstm_persist.rs. Kernels: lstm_fwd_persist_{f16,bf16},
+// lstm_bwd_persist_{f16,bf16} (the suffix is the tensor-core operand type; the elements are
+// f32).
 //
 // Work item = (direction d, replica r, slice of 16 batch rows): blockIdx.x, grid-stride over
 // items = 2 * M * ceil(B / 16). A block never waits for another block: no co-residency, no
@@ -40,6 +43,9 @@
 #include "tc.cuh"
 
 #define LP_MAX_H 128
+// Threads of a block: H / 16 warps, 2H threads, at most 2 * LP_MAX_H (the launch bounds).
+#define LP_MAX_THREADS 256
+static_assert(LP_MAX_THREADS == 2 * LP_MAX_H, "LP_MAX_THREADS");
 #define LP_KT_MAX (LP_MAX_H / 16)
 #define LP_ROWS 16
 // Forward scratch per warp: [16][LP_LDS] f32 (4 gates x 16 units, stride a multiple of 8).
@@ -54,7 +60,8 @@ __device__ __forceinline__ T lp_sigmoid(T x) {
     return T(1) / (T(1) + rx_exp(-x));
 }
 
-struct LstmPersistP {
+// lstm_fwd_persist_{f16,bf16}: y, saved from G (the input projections) and W_hh.
+struct LstmFwdPersistP {
     const float* g;      // [2, M, T, B, 4H] pre-activation input projections (biases in)
     const float* w_hh0;  // [M, 4H, H]
     const float* w_hh1;
@@ -72,7 +79,7 @@ struct LstmPersistP {
 __device__ __forceinline__ i64 lp_fwd_ldh(i64 h) { return h + 16; }
 
 template <RxOp Op>
-__device__ void lstm_persist_fwd(const LstmPersistP& p) {
+__device__ void lstm_fwd_persist(const LstmFwdPersistP& p) {
     const int H = (int)p.h, KT = H / 16, H4 = 4 * H;
     const int LDH = (int)lp_fwd_ldh(p.h);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -199,16 +206,19 @@ __device__ void lstm_persist_fwd(const LstmPersistP& p) {
         }
     }
 }
-__device__ void lstm_persist_fwd_f16_body(const LstmPersistP& p) {
-    lstm_persist_fwd<RxOp::f16>(p);
+__device__ void lstm_fwd_persist_f16_body(const LstmFwdPersistP& p) {
+    lstm_fwd_persist<RxOp::f16>(p);
 }
-__device__ void lstm_persist_fwd_bf16_body(const LstmPersistP& p) {
-    lstm_persist_fwd<RxOp::bf16>(p);
+__device__ void lstm_fwd_persist_bf16_body(const LstmFwdPersistP& p) {
+    lstm_fwd_persist<RxOp::bf16>(p);
 }
-RX_KERNEL_LB(lstm_persist_fwd_f16, LstmPersistP, lstm_persist_fwd_f16_body, 2 * LP_MAX_H, 1)
-RX_KERNEL_LB(lstm_persist_fwd_bf16, LstmPersistP, lstm_persist_fwd_bf16_body, 2 * LP_MAX_H, 1)
+RECAUX_KERNEL_F32_LB(lstm_fwd_persist_f16, LstmFwdPersistP, lstm_fwd_persist_f16_body, LP_MAX_THREADS, 1)
+RECAUX_BLOCK_MULTIPLE(lstm_fwd_persist_f16, 32)
+RECAUX_KERNEL_F32_LB(lstm_fwd_persist_bf16, LstmFwdPersistP, lstm_fwd_persist_bf16_body, LP_MAX_THREADS, 1)
+RECAUX_BLOCK_MULTIPLE(lstm_fwd_persist_bf16, 32)
 
-struct LstmPersistBwdP {
+// lstm_bwd_persist_{f16,bf16}: dG from W_hh, saved and dy.
+struct LstmBwdPersistP {
     const float* w_hh0;  // [M, 4H, H]
     const float* w_hh1;
     const float* saved;  // [2, M, T, B, 6H] from the forward pass
@@ -223,7 +233,7 @@ struct LstmPersistBwdP {
 };
 
 template <RxOp Op>
-__device__ void lstm_persist_bwd(const LstmPersistBwdP& p) {
+__device__ void lstm_bwd_persist(const LstmBwdPersistP& p) {
     const int H = (int)p.h, KT4 = 4 * (H / 16), H4 = 4 * H;
     const int LDG = H4 + 16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -359,11 +369,13 @@ __device__ void lstm_persist_bwd(const LstmPersistBwdP& p) {
         }
     }
 }
-__device__ void lstm_persist_bwd_f16_body(const LstmPersistBwdP& p) {
-    lstm_persist_bwd<RxOp::f16>(p);
+__device__ void lstm_bwd_persist_f16_body(const LstmBwdPersistP& p) {
+    lstm_bwd_persist<RxOp::f16>(p);
 }
-__device__ void lstm_persist_bwd_bf16_body(const LstmPersistBwdP& p) {
-    lstm_persist_bwd<RxOp::bf16>(p);
+__device__ void lstm_bwd_persist_bf16_body(const LstmBwdPersistP& p) {
+    lstm_bwd_persist<RxOp::bf16>(p);
 }
-RX_KERNEL_LB(lstm_persist_bwd_f16, LstmPersistBwdP, lstm_persist_bwd_f16_body, 2 * LP_MAX_H, 1)
-RX_KERNEL_LB(lstm_persist_bwd_bf16, LstmPersistBwdP, lstm_persist_bwd_bf16_body, 2 * LP_MAX_H, 1)
+RECAUX_KERNEL_F32_LB(lstm_bwd_persist_f16, LstmBwdPersistP, lstm_bwd_persist_f16_body, LP_MAX_THREADS, 1)
+RECAUX_BLOCK_MULTIPLE(lstm_bwd_persist_f16, 32)
+RECAUX_KERNEL_F32_LB(lstm_bwd_persist_bf16, LstmBwdPersistP, lstm_bwd_persist_bf16_body, LP_MAX_THREADS, 1)
+RECAUX_BLOCK_MULTIPLE(lstm_bwd_persist_bf16, 32)

@@ -22,16 +22,6 @@
 
 #include "common.cuh"
 
-// RECAUX_KERNEL with __launch_bounds__(threads, min_blocks) under nvcc (the same under emu).
-#ifdef RECAUX_EMU
-#define RX_KERNEL_LB(name, Params, body, threads, min_blocks) RECAUX_KERNEL(name, Params, body)
-#else
-#define RX_KERNEL_LB(name, Params, body, threads, min_blocks)                         \
-    extern "C" __global__ void __launch_bounds__(threads, min_blocks) name(const Params p) { \
-        body(p);                                                                   \
-    }
-#endif
-
 #ifdef RECAUX_EMU
 using RxOp = ::recaux_emu::TcType;
 #else

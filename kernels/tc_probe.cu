@@ -1,18 +1,23 @@
 // Probes of the tensor-core / async-copy primitives (tc.cuh) and of the emulator's checks, for
-// tests/tc_emu.rs. Not used by the trainer. They run on cuda too, so that the first GPU run
-// checks the conversions and the WMMA wrappers against the same expectations as emu.
+// tests/ops/tc_probe.rs (launch code: src/backend/kernel/tc_probe.rs). Not an op of the
+// trainer: the instruments that test the primitives the fast paths of `lstm` and `gemm` are
+// built from. They run on cuda too, so that the first GPU run checks the conversions and the
+// WMMA wrappers against the same expectations as emu. Each is correct for any grid (a
+// grid-stride loop over its items; one item for the mma and cp.async probes).
 //
-// - tc_convert: f32 -> f16, bf16, tf32 bit patterns (rx_f32_to_*), and f16 -> f32 back.
-// - tc_mma_probe: D = 2 A B + C (two chained products, then C added element-wise) for one tile of each operand type and each (A, B) layout,
-//   operands converted to the operand type through shared memory, loaded with rx_load_a/b,
-//   multiplied with rx_mma, stored with rx_store_c. `misalign` shifts the A tile by 2 bytes:
-//   an address the ISA forbids (the emu reports a kernel fault).
-// - tc_smem_probe: what static (RX_SHARED) and dynamic shared memory hold before the block
+// - tc_probe_convert: f32 -> f16, bf16, tf32 bit patterns (rx_f32_to_*), and f16 -> f32 back.
+// - tc_probe_mma: D = 2 A B + C (two chained products, then C added element-wise) for one tile
+//   of each operand type and each (A, B) layout, operands converted to the operand type
+//   through shared memory, loaded with rx_load_a/b, multiplied with rx_mma, stored with
+//   rx_store_c. `misalign` shifts the A tile by 2 bytes: an address the ISA forbids (the emu
+//   reports a kernel fault).
+// - tc_probe_smem: what static (RX_SHARED) and dynamic shared memory hold before the block
 //   writes them (emu: the 0xFF poison in every block), and after.
-// - tc_cp_async_probe: cp.async groups: what a thread sees before and after each wait.
+// - tc_probe_cp_async: cp.async groups: what a thread sees before and after each wait.
 #include "tc.cuh"
 
-struct TcConvertP {
+// tc_probe_convert: the conversions of x[0..n].
+struct TcProbeConvertP {
     const float* x;
     unsigned short* f16;
     unsigned short* bf16;
@@ -20,7 +25,7 @@ struct TcConvertP {
     float* f16_back;
     i64 n;
 };
-__device__ void tc_convert_body(const TcConvertP& p) {
+__device__ void tc_probe_convert_body(const TcProbeConvertP& p) {
     for (i64 i = rx_gid(); i < p.n; i += rx_gstride()) {
         const float x = p.x[i];
         p.f16[i] = rx_f32_to_f16(x);
@@ -29,9 +34,10 @@ __device__ void tc_convert_body(const TcConvertP& p) {
         p.f16_back[i] = rx_f16_to_f32(p.f16[i]);
     }
 }
-RECAUX_KERNEL(tc_convert, TcConvertP, tc_convert_body)
+RECAUX_KERNEL(tc_probe_convert, TcProbeConvertP, tc_probe_convert_body)
 
-struct TcMmaProbeP {
+// tc_probe_mma: one tile product through the WMMA wrappers (one warp).
+struct TcProbeMmaP {
     const float* a;  // [16][16] row-major (tf32: the first 8 columns are A)
     const float* b;  // [16][16] row-major (tf32: the first 8 rows are B)
     const float* c;  // [16][16]
@@ -59,7 +65,7 @@ __device__ void probe_stage(unsigned char* s, const float* src, int rows, int co
 }
 
 template <RxOp Op, RxLay LA, RxLay LB>
-__device__ void probe_mma(const TcMmaProbeP& p, unsigned char* smem) {
+__device__ void probe_mma(const TcProbeMmaP& p, unsigned char* smem) {
     constexpr int K = Op == RxOp::tf32 ? 8 : 16;
     constexpr unsigned eb = Op == RxOp::tf32 ? 4 : 2;
     // Strides: 16 elements + padding that keeps the ISA's alignment (32 bytes for f16).
@@ -93,7 +99,7 @@ __device__ void probe_mma(const TcMmaProbeP& p, unsigned char* smem) {
     }
 }
 
-__device__ void tc_mma_probe_body(const TcMmaProbeP& p) {
+__device__ void tc_probe_mma_item(const TcProbeMmaP& p) {
     unsigned char* smem = rx_dyn_shared<unsigned char>();
     const int lay = (p.a_col ? 2 : 0) + (p.b_col ? 1 : 0);
 #define PROBE_LAYOUTS(OP)                                                     \
@@ -112,37 +118,53 @@ __device__ void tc_mma_probe_body(const TcMmaProbeP& p) {
     }
 #undef PROBE_LAYOUTS
 }
-RECAUX_KERNEL(tc_mma_probe, TcMmaProbeP, tc_mma_probe_body)
+__device__ void tc_probe_mma_body(const TcProbeMmaP& p) {
+    // One item: the first block computes it, any other block has nothing to do.
+    for (i64 it = blockIdx.x; it < 1; it += gridDim.x) tc_probe_mma_item(p);
+}
+RECAUX_KERNEL(tc_probe_mma, TcProbeMmaP, tc_probe_mma_body)
+RECAUX_BLOCK_EXACT(tc_probe_mma, 32)
 
-struct TcSmemProbeP {
-    unsigned* before_static;   // [blocks, threads]
-    unsigned* before_dynamic;  // [blocks, threads]
-    unsigned* after;           // [blocks, threads]: static + dynamic after the block wrote them
+// tc_probe_smem: shared memory before and after a block writes it, per item (an item is what
+// one block does; with as many blocks as items, each item is a block's first).
+// Launch with blocks of at most 128 threads and 512 bytes of dynamic shared memory.
+struct TcProbeSmemP {
+    unsigned* before_static;   // [items, threads]
+    unsigned* before_dynamic;  // [items, threads]
+    unsigned* after;           // [items, threads]: static + dynamic after the item wrote them
+    i64 items;
 };
-// Launch with 1-D blocks of at most 128 threads and 512 bytes of dynamic shared memory.
-__device__ void tc_smem_probe_body(const TcSmemProbeP& p) {
+__device__ void tc_probe_smem_body(const TcProbeSmemP& p) {
     RX_SHARED(unsigned, st, [128]);
     unsigned* dyn = rx_dyn_shared<unsigned>();
-    const unsigned t = threadIdx.x, i = blockIdx.x * blockDim.x + t;
-    // Read before any write (deliberately: this is what the poison is for).
-    p.before_static[i] = st[t];
-    p.before_dynamic[i] = dyn[t];
-    __syncthreads();
-    st[t] = 1000u * blockIdx.x + t;
-    dyn[t] = 7u;
-    __syncthreads();
-    p.after[i] = st[(t + 1) % blockDim.x] + dyn[t];
+    const unsigned t = threadIdx.x;
+    for (i64 it = blockIdx.x; it < p.items; it += gridDim.x) {
+        const i64 i = it * blockDim.x + t;
+        // Read before this item writes (deliberately: in a block's first item this is what
+        // the poison is for).
+        p.before_static[i] = st[t];
+        p.before_dynamic[i] = dyn[t];
+        __syncthreads();
+        st[t] = 1000u * (unsigned)it + t;
+        dyn[t] = 7u;
+        __syncthreads();
+        p.after[i] = st[(t + 1) % blockDim.x] + dyn[t];
+        __syncthreads();  // every read of st is done before the next item writes it
+    }
 }
-RECAUX_KERNEL(tc_smem_probe, TcSmemProbeP, tc_smem_probe_body)
+RECAUX_KERNEL(tc_probe_smem, TcProbeSmemP, tc_probe_smem_body)
+RECAUX_BLOCK_EXACT(tc_probe_smem, 128)
 
-struct TcCpAsyncProbeP {
+// tc_probe_cp_async: what each thread sees of its async copies around the waits.
+struct TcProbeCpAsyncP {
     const float* src;  // [threads * 8]: each thread owns two 16-byte chunks
     float* out;        // [threads * 8 * 3]: chunk values seen at three points
     int mode;          // 0: two groups, waits in order; 1: never waits (a kernel fault on emu)
     int pad_;
 };
-// Launch with one block; dynamic shared memory = threads * 32 bytes.
-__device__ void tc_cp_async_probe_body(const TcCpAsyncProbeP& p) {
+// Dynamic shared memory = threads * 32 bytes. One item (the first block's; any other block
+// has nothing to do).
+__device__ void tc_probe_cp_async_item(const TcProbeCpAsyncP& p) {
     float* s = rx_dyn_shared<float>();
     const unsigned t = threadIdx.x;
     float* mine = s + 8 * t;
@@ -160,4 +182,7 @@ __device__ void tc_cp_async_probe_body(const TcCpAsyncProbeP& p) {
         for (int e = 0; e < 8; ++e) out[16 + e] = mine[e];  // both done
     }
 }
-RECAUX_KERNEL(tc_cp_async_probe, TcCpAsyncProbeP, tc_cp_async_probe_body)
+__device__ void tc_probe_cp_async_body(const TcProbeCpAsyncP& p) {
+    for (i64 it = blockIdx.x; it < 1; it += gridDim.x) tc_probe_cp_async_item(p);
+}
+RECAUX_KERNEL(tc_probe_cp_async, TcProbeCpAsyncP, tc_probe_cp_async_body)

@@ -2,7 +2,8 @@
 # Builds, on a CPU machine of the GPU host's architecture, everything a GPU host without Rust
 # needs, into the git-ignored folder gpu-bundle/ (kept under 60 MiB):
 #   recaux                 the release binary (kernels embedded)
-#   tests/<name>           the GPU test executables (tests/gpu_*.rs), built with --release
+#   tests/<name>           the GPU test executables (tests/gpu_*.rs and tests/ops/: every op
+#                          on cuda and emu), built with --release
 #   gpu-check.sh           the runner (scripts/gpu-check.sh)
 #   bench/*.py             the PyTorch baseline (scripts/bench/torch_gpu_step.py and its helper)
 # nvcc comes from scripts/install-nvcc.sh (CUDA 13.0 wheels) unless NVCC/CUDA_HOME point to one.
@@ -23,7 +24,7 @@ if ! ./target/release/recaux info | grep -q "^kernels: embedded"; then
     exit 1
 fi
 
-TESTS=()
+TESTS=(--test ops)
 for f in tests/gpu_*.rs; do TESTS+=(--test "$(basename "$f" .rs)"); done
 mapfile -t EXES < <(cargo test --release --no-run "${TESTS[@]}" --message-format=json 2>/dev/null |
     python3 -c 'import json,sys

@@ -4,8 +4,10 @@
 #   recaux info; every GPU test executable; recaux gradcheck --backend cuda;
 #   recaux bench --backend cuda --profile at the seed's shape (batch 32, 512 frames) with 1 and
 #   8 replicas; the PyTorch/cuDNN baseline (bench/torch_gpu_step.py) with the same replicas.
-# Full logs go to OUTDIR; one summary table is printed last. Exit status: 0 when every test
-# and gradcheck passed (benchmarks are reported, not judged).
+# Full logs go to OUTDIR; one summary table is printed last. Exit status: 0 only when the
+# preflight found a usable GPU and every test and gradcheck passed on it: a test that printed
+# a SKIP line (e.g. `SKIP cuda: ...`) or left tests ignored counts as a failure, since here it
+# would mean the GPU path did not run (benchmarks are reported, not judged).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${1:?usage: gpu-check.sh OUTDIR}"
@@ -26,15 +28,29 @@ run() {
     local dt=$((SECONDS - t0))
     local verdict=PASS
     if [[ $rc == 124 ]]; then verdict="TIMEOUT(${t}s)"; elif [[ $rc != 0 ]]; then verdict="FAIL(rc=$rc)"; fi
-    if [[ $verdict == PASS ]] && grep -q "^SKIP cuda" "$log"; then verdict="PASS(but SKIP cuda)"; fi
+    # A skip on the GPU host means the GPU path did not run: a failure here.
+    if [[ $verdict == PASS ]] && grep -q "^SKIP" "$log"; then
+        verdict="FAIL(skipped: $(grep -m1 "^SKIP" "$log" | cut -c1-60))"
+    fi
+    if [[ $verdict == PASS ]] && grep -Eq "test result: .* [1-9][0-9]* ignored" "$log"; then
+        verdict="FAIL(tests ignored)"
+    fi
     echo "[$(date -u +%H:%M:%S)] $name: $verdict (${dt}s) -> $log" >&2
     RESULT="$verdict"
 }
 
 cd "$HERE"
+# Preflight: kernels embedded and the cuda backend usable. Without it nothing below would
+# test the GPU, so it is a failure (the rest still runs and reports).
 run info 60 ./recaux info
-ROWS+=("info|$RESULT")
 cat "$OUT/info.log" >&2
+if [[ $RESULT == PASS ]] && ! grep -q "^kernels: embedded" "$OUT/info.log"; then
+    RESULT="FAIL(no kernels embedded)"
+elif [[ $RESULT == PASS ]] && ! grep -q "^cuda backend: usable" "$OUT/info.log"; then
+    RESULT="FAIL(cuda backend not usable: $(grep -m1 -E "^(GPUs|cuda backend):" "$OUT/info.log" | cut -c1-60))"
+fi
+ROWS+=("preflight (recaux info)|$RESULT")
+[[ $RESULT == PASS ]] || FAILED=1
 
 for t in tests/*; do
     [[ -x "$t" ]] || continue

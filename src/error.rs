@@ -22,8 +22,8 @@ pub enum Error {
     /// A required tensor is missing or has the wrong dtype/shape in a safetensors file.
     #[error("tensor `{name}`: {msg}")]
     Tensor { name: String, msg: String },
-    /// A configuration value is invalid; names the field.
-    #[error("config field `{field}`: {msg}")]
+    /// A configuration value (a config field, a flag, a limit) is invalid; names it.
+    #[error("`{field}`: {msg}")]
     Config { field: String, msg: String },
     /// Audio decoding or feature extraction failed.
     #[error("audio: {0}")]
@@ -37,6 +37,13 @@ pub enum Error {
     /// An operation is not supported by this backend / dtype / build.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// An error about the content of a file (a config field, a tensor...), with the file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
     /// A NaN or Inf appeared where a finite number is required.
     #[error("numerical fault: {0}")]
     Numeric(String),
@@ -62,6 +69,13 @@ impl Error {
         Error::Config {
             field: field.into(),
             msg: msg.into(),
+        }
+    }
+    /// This error, said to be about the content of the file `path`.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        Error::InFile {
+            path: path.into(),
+            source: Box::new(self),
         }
     }
     /// A tensor error naming the tensor.

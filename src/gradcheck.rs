@@ -3,7 +3,9 @@
 //!
 //! Each check draws random inputs and a random output weighting `w`, defines the scalar
 //! `L = sum(w * op(inputs))`, and compares the op's backward (given `dy = w`) with
-//! `(L(x + h e_j) - L(x - h e_j)) / 2h` for every input element j. Backward ops accumulate,
+//! `(L(x + h e_j) - L(x - h e_j)) / 2h` for every input element j (or, sampled, for seeded
+//! random elements of every block of every input: each replica, and each gate i, f, g, o of
+//! an LSTM weight or bias; see [`Blocks`]). Backward ops accumulate,
 //! so the analytic gradient buffers are pre-filled with random values that are subtracted
 //! afterwards: a backward that overwrote instead of adding fails the check.
 //!
@@ -37,7 +39,60 @@ pub struct CheckResult {
     pub pass: bool,
     /// Extra information (kink margins, shapes).
     pub note: String,
+    /// Elements of all inputs (`n` of them were compared).
+    pub total: usize,
+    /// Which elements of each input were compared.
+    pub sampled: Vec<Sampled>,
 }
+
+/// How an input tensor divides into the blocks a sampled check must each reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocks {
+    /// `[M, ...]`: one block per replica (M = 1 for a tensor without replicas).
+    Replicas(usize),
+    /// An LSTM weight or bias `[M, 4H, X]` (PyTorch's layout, X = 1 for a bias): one block
+    /// per gate i, f, g, o, each spanning the M replicas.
+    Gates(usize),
+}
+
+impl Blocks {
+    /// Number of blocks.
+    pub fn count(self) -> usize {
+        match self {
+            Blocks::Replicas(m) => m,
+            Blocks::Gates(_) => 4,
+        }
+    }
+    /// The elements of block `k` of a tensor of `len` elements.
+    pub fn members(self, len: usize, k: usize) -> Vec<usize> {
+        match self {
+            Blocks::Replicas(m) => {
+                let per = len / m.max(1);
+                (k * per..(k + 1) * per).collect()
+            }
+            Blocks::Gates(m) => {
+                let per = len / m.max(1);
+                let gate = per / 4;
+                (0..m)
+                    .flat_map(|r| r * per + k * gate..r * per + (k + 1) * gate)
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The elements of one input that a check compared.
+#[derive(Clone, Debug)]
+pub struct Sampled {
+    /// The input's name (a parameter's state_dict name in the model check).
+    pub tensor: String,
+    pub len: usize,
+    pub blocks: Blocks,
+    pub indices: Vec<usize>,
+}
+
+/// Counter word of the sampling shuffles (see `crate::data::draw`).
+const SAMPLE_STREAM: u32 = 0x7E57_0001;
 
 /// A deterministic uniform stream for test inputs (Philox, stream 0x7E57).
 struct Draw {
@@ -84,30 +139,58 @@ pub fn compare(op: &str, analytic: &[f64], numeric: &[f64], note: String) -> Che
         max_rel,
         pass: pass && analytic.len() == numeric.len(),
         note,
+        total: analytic.len(),
+        sampled: Vec::new(),
     }
 }
 
-/// Which elements of an input of `len` elements are checked: all of them, or `cap` evenly
-/// spaced ones (first and last included) when `cap` is smaller.
-pub fn sample_indices(len: usize, cap: Option<usize>) -> Vec<usize> {
-    match cap {
-        Some(c) if c < len && c > 1 => (0..c).map(|i| i * (len - 1) / (c - 1)).collect(),
-        Some(1) if len > 1 => vec![0],
-        _ => (0..len).collect(),
+/// Which elements of an input of `len` elements are checked: all of them (`per_block` None),
+/// or `per_block` distinct elements of every block, at positions drawn from `seed` (a
+/// Philox shuffle of the block; every element of a smaller block). `tensor` separates the
+/// draws of a check's inputs.
+pub fn sample_indices(
+    len: usize,
+    blocks: Blocks,
+    per_block: Option<usize>,
+    seed: u64,
+    tensor: u32,
+) -> Vec<usize> {
+    let Some(k) = per_block else {
+        return (0..len).collect();
+    };
+    let mut idx = Vec::new();
+    for b in 0..blocks.count() {
+        let mut members = blocks.members(len, b);
+        crate::data::draw::shuffle(&mut members, seed, SAMPLE_STREAM, tensor, b as u32);
+        members.truncate(k);
+        idx.extend(members);
     }
+    idx.sort_unstable();
+    idx.dedup();
+    idx
 }
+
+/// One input of a check: its name and how it divides into blocks.
+type Tensor<'a> = (&'a str, Blocks);
 
 /// Central differences of `loss` with respect to the sampled elements of every input
 /// (see [`sample_indices`]): `(indices, derivatives)` per input.
 fn numeric_grads(
     inputs: &[Vec<f64>],
+    tensors: &[Tensor],
     loss: &dyn Fn(&[Vec<f64>]) -> Result<f64>,
-    cap: Option<usize>,
+    per_block: Option<usize>,
+    seed: u64,
 ) -> Result<Vec<(Vec<usize>, Vec<f64>)>> {
+    assert_eq!(
+        inputs.len(),
+        tensors.len(),
+        "one name and block rule per input"
+    );
     let mut work = inputs.to_vec();
     let mut out = Vec::with_capacity(inputs.len());
     for k in 0..inputs.len() {
-        let idx = sample_indices(inputs[k].len(), cap);
+        let idx = sample_indices(inputs[k].len(), tensors[k].1, per_block, seed, k as u32);
         let mut g = Vec::with_capacity(idx.len());
         for &j in &idx {
             let x0 = work[k][j];
@@ -121,6 +204,25 @@ fn numeric_grads(
         out.push((idx, g));
     }
     Ok(out)
+}
+
+/// What was sampled, for the result.
+fn sampled(
+    inputs: &[Vec<f64>],
+    tensors: &[Tensor],
+    numeric: &[(Vec<usize>, Vec<f64>)],
+) -> Vec<Sampled> {
+    inputs
+        .iter()
+        .zip(tensors)
+        .zip(numeric)
+        .map(|((v, (name, blocks)), (idx, _))| Sampled {
+            tensor: name.to_string(),
+            len: v.len(),
+            blocks: *blocks,
+            indices: idx.clone(),
+        })
+        .collect()
 }
 
 /// The analytic values at the numeric check's indices, flattened, beside the numeric ones.
@@ -159,21 +261,29 @@ type FwdFn<'a> = dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>> + 'a;
 /// Inputs, output weights -> one gradient per input.
 type BwdFn<'a> = dyn Fn(&[Vec<f64>], &[f64]) -> Result<Vec<Vec<f64>>> + 'a;
 
-/// Check one op given its inputs, a forward (inputs -> outputs) and a backward
-/// (inputs, dy, pre-filled gradient buffers -> accumulated gradients).
+/// Check one op given its inputs (named, with their blocks), a forward (inputs -> outputs)
+/// and a backward (inputs, dy, pre-filled gradient buffers -> accumulated gradients).
+/// `seed` draws the sampled elements.
+#[allow(clippy::too_many_arguments)]
 fn check_op(
     op: &str,
     note: String,
     inputs: Vec<Vec<f64>>,
+    tensors: &[Tensor],
     w: &[f64],
     fwd: &FwdFn,
     bwd: &BwdFn,
-    cap: Option<usize>,
+    per_block: Option<usize>,
+    seed: u64,
 ) -> Result<CheckResult> {
     let analytic = bwd(&inputs, w)?;
-    let numeric = numeric_grads(&inputs, &|xs| Ok(dot(&fwd(xs)?, w)), cap)?;
+    let loss = |xs: &[Vec<f64>]| Ok(dot(&fwd(xs)?, w));
+    let numeric = numeric_grads(&inputs, tensors, &loss, per_block, seed)?;
     let (a, n) = gather(&analytic, &numeric);
-    Ok(compare(op, &a, &n, note))
+    let mut r = compare(op, &a, &n, note);
+    r.total = inputs.iter().map(Vec::len).sum();
+    r.sampled = sampled(&inputs, tensors, &numeric);
+    Ok(r)
 }
 
 /// Every op check plus the whole model, in table order.
@@ -181,29 +291,30 @@ pub fn run_all<B: Backend<T = f64>>(be: &B) -> Result<Vec<CheckResult>> {
     run_all_sampled(be, None)
 }
 
-/// [`run_all`] checking at most `cap` elements of every input tensor (`None`: all of them).
-/// Sampling keeps slow backends (emu runs each CUDA thread as a host thread) practical; every
-/// tensor, including each parameter of the whole model, is still probed.
+/// [`run_all`] checking `per_block` seeded random elements of every block of every input
+/// tensor (`None`: every element). Sampling keeps slow backends (emu runs each CUDA thread as
+/// a host thread) practical; every tensor, each of its replicas and each gate of every LSTM
+/// weight and bias (the model's included) is still probed.
 pub fn run_all_sampled<B: Backend<T = f64>>(
     be: &B,
-    cap: Option<usize>,
+    per_block: Option<usize>,
 ) -> Result<Vec<CheckResult>> {
     Ok(vec![
-        check_dropout(be, cap)?,
-        check_linear(be, cap)?,
-        check_gemm_variants(be, cap)?,
-        check_lstm(be, cap)?,
-        check_max_time(be, cap)?,
-        check_relu(be, cap)?,
-        check_clamp(be, cap)?,
-        check_l1(be, cap)?,
-        check_ce(be, cap)?,
-        check_model(be, cap)?,
+        check_dropout(be, per_block)?,
+        check_linear(be, per_block)?,
+        check_gemm_variants(be, per_block)?,
+        check_lstm(be, per_block)?,
+        check_max_time(be, per_block)?,
+        check_relu(be, per_block)?,
+        check_clamp(be, per_block)?,
+        check_l1(be, per_block)?,
+        check_ce(be, per_block)?,
+        check_model(be, per_block)?,
     ])
 }
 
 /// Dropout with p = 0.3, 2 replicas, odd length.
-pub fn check_dropout<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_dropout<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let (m, n) = (2, 37);
     let seeds = [11u64, 12];
     let d = DropoutSpec {
@@ -230,16 +341,18 @@ pub fn check_dropout<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<
         "dropout",
         format!("M={m} n={n} p=0.3"),
         vec![x],
+        &[("x", Blocks::Replicas(m))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        1,
     )
 }
 
 /// The model's linear layer `y = a W^T + bias` through gemm (NT + bias) and its backward
-/// through gemm (NN, TN) and bias_grad, exactly as `model::backward` wires it.
-pub fn check_linear<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+/// through gemm (NN, TN) and gemm_bias_grad, exactly as `model::backward` wires it.
+pub fn check_linear<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let (m, rows, out, inp) = (2, 5, 3, 7);
     let mut dr = Draw::new(2);
     let a = dr.uniform(m * rows * inp, -1.0, 1.0);
@@ -282,26 +395,36 @@ pub fn check_linear<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<C
         let dw = added(be, &pre[1], |d| {
             be.gemm(&spec(true, false, out, inp, rows, true), &dy, &ab, None, d)
         })?;
-        let db = added(be, &pre[2], |d| be.bias_grad(m, rows, out, &dy, d))?;
+        let db = added(be, &pre[2], |d| be.gemm_bias_grad(m, rows, out, &dy, d))?;
         Ok(vec![da, dw, db])
     };
     check_op(
         "gemm (linear fwd/bwd)",
         format!("M={m} rows={rows} out={out} in={inp}"),
         vec![a, wt, bias],
+        &[
+            ("a", Blocks::Replicas(m)),
+            ("weight", Blocks::Replicas(m)),
+            ("bias", Blocks::Replicas(m)),
+        ],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        2,
     )
 }
 
 /// The four transpose combinations and a shared A, each checked against the NN product of
 /// explicitly transposed host matrices' derivatives: d/dA and d/dB of sum(w * op(A) op(B)).
-pub fn check_gemm_variants<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_gemm_variants<B: Backend<T = f64>>(
+    be: &B,
+    per_block: Option<usize>,
+) -> Result<CheckResult> {
     let (batch, m, n, k) = (2, 3, 4, 5);
     let mut worst: Option<CheckResult> = None;
-    let mut total = 0;
+    let (mut total, mut all) = (0, 0);
+    let mut sampled = Vec::new();
     for (ta, tb, shared) in [
         (false, false, false),
         (false, true, false),
@@ -309,7 +432,8 @@ pub fn check_gemm_variants<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> R
         (true, true, false),
         (false, false, true),
     ] {
-        let mut dr = Draw::new(3 + ta as u64 * 2 + tb as u64 * 4 + shared as u64 * 8);
+        let seed = 3 + ta as u64 * 2 + tb as u64 * 4 + shared as u64 * 8;
+        let mut dr = Draw::new(seed);
         let a = dr.uniform(if shared { m * k } else { batch * m * k }, -1.0, 1.0);
         let b = dr.uniform(batch * k * n, -1.0, 1.0);
         let w = dr.uniform(batch * m * n, -1.0, 1.0);
@@ -356,8 +480,27 @@ pub fn check_gemm_variants<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> R
             }
             Ok(vec![da, db])
         };
-        let res = check_op("gemm", String::new(), vec![a, b], &w, &fwd, &bwd, cap)?;
+        let tensors = [
+            ("a", Blocks::Replicas(if shared { 1 } else { batch })),
+            ("b", Blocks::Replicas(batch)),
+        ];
+        let res = check_op(
+            "gemm",
+            String::new(),
+            vec![a, b],
+            &tensors,
+            &w,
+            &fwd,
+            &bwd,
+            per_block,
+            seed,
+        )?;
         total += res.n;
+        all += res.total;
+        sampled.extend(res.sampled.iter().map(|t| Sampled {
+            tensor: format!("{} ({ta}, {tb}, {shared})", t.tensor),
+            ..t.clone()
+        }));
         if worst
             .as_ref()
             .is_none_or(|wr| !res.pass || res.max_abs > wr.max_abs)
@@ -369,12 +512,14 @@ pub fn check_gemm_variants<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> R
     let mut r = worst.expect("five variants");
     r.op = "gemm (NN, NT, TN, TT, shared A)".into();
     r.n = total;
+    r.total = all;
+    r.sampled = sampled;
     r.note = format!("batch={batch} m={m} n={n} k={k}; forward vs host-derived gradient");
     Ok(r)
 }
 
 /// A bidirectional LSTM layer: gradients of x and all eight parameter tensors.
-pub fn check_lstm<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_lstm<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let s = LstmShape {
         m: 2,
         t: 5,
@@ -436,10 +581,22 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Che
         "lstm (x, W_ih, W_hh, b_ih, b_hh; both dirs)",
         format!("{s:?}"),
         inputs,
+        &[
+            ("x", Blocks::Replicas(s.m)),
+            ("w_ih[0]", Blocks::Gates(s.m)),
+            ("w_hh[0]", Blocks::Gates(s.m)),
+            ("b_ih[0]", Blocks::Gates(s.m)),
+            ("b_hh[0]", Blocks::Gates(s.m)),
+            ("w_ih[1]", Blocks::Gates(s.m)),
+            ("w_hh[1]", Blocks::Gates(s.m)),
+            ("b_ih[1]", Blocks::Gates(s.m)),
+            ("b_hh[1]", Blocks::Gates(s.m)),
+        ],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        4,
     )
 }
 
@@ -461,7 +618,10 @@ fn lstm_params<B: Backend>(bufs: &[B::Buf]) -> LstmParams<'_, B> {
 }
 
 /// Max over time: values on a grid with gaps >= 0.01 (no ties), shuffled over time.
-pub fn check_max_time<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_max_time<B: Backend<T = f64>>(
+    be: &B,
+    per_block: Option<usize>,
+) -> Result<CheckResult> {
     let (m, t, rows, f) = (2, 6, 3, 5);
     let mut dr = Draw::new(5);
     let n = m * t * rows * f;
@@ -495,15 +655,17 @@ pub fn check_max_time<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result
         "max_time",
         format!("M={m} T={t} B={rows} F={f}; min gap 0.01"),
         vec![x],
+        &[("x", Blocks::Replicas(m))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        5,
     )
 }
 
 /// relu with inputs at least 0.05 from 0.
-pub fn check_relu<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_relu<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let n = 41;
     let mut dr = Draw::new(6);
     let x = dr.away_from_zero(n, 0.05, 1.0);
@@ -524,15 +686,17 @@ pub fn check_relu<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Che
         "relu",
         format!("n={n}; |x| >= 0.05"),
         vec![x],
+        &[("x", Blocks::Replicas(1))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        6,
     )
 }
 
 /// clamp(-1, 1) with inputs in ±[0, 2] at least 0.05 from ±1.
-pub fn check_clamp<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_clamp<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let n = 43;
     let mut dr = Draw::new(7);
     let x: Vec<f64> = dr
@@ -558,15 +722,17 @@ pub fn check_clamp<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Ch
         "clamp",
         format!("n={n}; ||x|-1| >= 0.05"),
         vec![x],
+        &[("x", Blocks::Replicas(1))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        7,
     )
 }
 
 /// L1 loss of 3 replicas against a shared target; |r - target| >= 0.05.
-pub fn check_l1<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_l1<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let (m, n) = (3, 29);
     let mut dr = Draw::new(8);
     let target = dr.uniform(n, -1.0, 1.0);
@@ -588,15 +754,17 @@ pub fn check_l1<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Check
         "l1",
         format!("M={m} n={n}; |r-x| >= 0.05"),
         vec![r],
+        &[("r", Blocks::Replicas(m))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        8,
     )
 }
 
 /// Cross entropy of 2 replicas, B=4, C=5.
-pub fn check_ce<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_ce<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let (m, b, c) = (2, 4, 5);
     let mut dr = Draw::new(9);
     let logits = dr.uniform(m * b * c, -3.0, 3.0);
@@ -615,13 +783,15 @@ pub fn check_ce<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Check
         })?])
     };
     check_op(
-        "cross_entropy",
+        "ce",
         format!("M={m} B={b} C={c}"),
         vec![logits],
+        &[("logits", Blocks::Replicas(m))],
         &w,
         &fwd,
         &bwd,
-        cap,
+        per_block,
+        9,
     )
 }
 
@@ -682,7 +852,7 @@ fn kink_margins<B: Backend<T = f64>>(
 
 /// The whole model (tiny widths, 2 replicas with different λ, dropout on at a fixed step):
 /// gradient of sum_r (ce_r + λ_r l1_r) with respect to every parameter.
-pub fn check_model<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<CheckResult> {
+pub fn check_model<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result<CheckResult> {
     let spec = tiny_spec();
     let (t, b) = (6, 3);
     let lambdas = [0.7, 3.0];
@@ -693,11 +863,8 @@ pub fn check_model<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Ch
         let seeds = [100 + 2 * attempt, 101 + 2 * attempt];
         let mut dr = Draw::new(1000 + attempt);
         let x = dr.uniform(t * b * spec.features, -1.0, 1.0);
-        let model = Model::init(be, spec, &seeds)?;
         // larger fc2 weights so that some reconstructions are clamped
-        let mut params: Vec<Vec<f64>> = (0..model.params.len())
-            .map(|k| model.download(be, k))
-            .collect::<Result<_>>()?;
+        let mut params = uniform_params(&spec, &seeds);
         for v in params[model::p::FC2_W].iter_mut() {
             *v *= 6.0;
         }
@@ -733,16 +900,50 @@ pub fn check_model<B: Backend<T = f64>>(be: &B, cap: Option<usize>) -> Result<Ch
         .iter()
         .map(|g| be.download(g))
         .collect::<Result<Vec<_>>>()?;
-    let numeric = numeric_grads(&params, &loss, cap)?;
-    let (analytic, numeric) = gather(&analytic, &numeric);
+    // every parameter; an LSTM one `[M, 4H, X]` in gate blocks
+    let names: Vec<(String, Blocks)> = spec
+        .params()
+        .iter()
+        .map(|ps| {
+            let blocks = if ps.name.starts_with("lstm") {
+                Blocks::Gates(seeds.len())
+            } else {
+                Blocks::Replicas(seeds.len())
+            };
+            (ps.name.clone(), blocks)
+        })
+        .collect();
+    let tensors: Vec<Tensor> = names.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    let numeric = numeric_grads(&params, &tensors, &loss, per_block, 1000 + attempt)?;
     let note = format!(
         "F=6 H=4 D=5 C=3 T={t} B={b} M=2 λ={lambdas:?} dropout 0.3 on; base point #{attempt}; kink margins relu {:.1e} clamp {:.1e} max-gap {:.1e} l1 {:.1e}",
         margins[0], margins[1], margins[2], margins[3]
     );
-    let op = if cap.is_some() {
-        "model (every parameter tensor, sampled)"
+    let op = if per_block.is_some() {
+        "model (every parameter, sampled)"
     } else {
         "model (all parameters)"
     };
-    Ok(compare(op, &analytic, &numeric, note))
+    let samples = sampled(&params, &tensors, &numeric);
+    let (analytic, numeric) = gather(&analytic, &numeric);
+    let mut r = compare(op, &analytic, &numeric, note);
+    r.total = params.iter().map(Vec::len).sum();
+    r.sampled = samples;
+    Ok(r)
+}
+
+/// Parameters uniform in ±(the spec's init bound), per replica from its seed, drawn from the
+/// Philox test stream (`rng::init_uniform`): the check's weights do not change when the
+/// model's initialisation does.
+fn uniform_params(spec: &ModelSpec, seeds: &[u64]) -> Vec<Vec<f64>> {
+    spec.params()
+        .iter()
+        .enumerate()
+        .map(|(k, ps)| {
+            seeds
+                .iter()
+                .flat_map(|&s| rng::init_uniform(s, k as u32, ps.numel(), -ps.bound, ps.bound))
+                .collect()
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod interop;
+pub mod limits;
 pub mod model;
 pub mod rng;
 pub mod safetensors_io;

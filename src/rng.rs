@@ -6,9 +6,16 @@
 //! same dropout masks without storing or copying them, and a draw never depends on how the
 //! work was split across threads.
 //!
-//! Streams (the counter's words 1..3 separate them; word 0 is the element index / 4):
+//! Streams (the counter's words 1..3 separate them; word 0 is the element index / 4 or the
+//! block number):
 //! - dropout: key = replica seed, counter = [idx/4, tensor, step lo, step hi]
-//! - parameter init: key = replica seed, counter = [idx/4, INIT_STREAM | param index, 0, 0]
+//! - parameter init: key = replica seed, counter = [n, INIT_STREAM | param index, 0, 0],
+//!   drawn through [`Philox`] and `rand_distr::Uniform` (`crate::model::Model::init`)
+//! - test inputs ([`init_uniform`]): key = seed, counter = [idx/4, INIT_STREAM | k, 0, 0]
+//! - data (`crate::data::draw`): counter word 1 has bit 30 set
+//!
+//! Where a sequence of draws is natural (synthesis, init), [`Philox`] is the same function as
+//! a `rand` generator, so `rand_distr`'s distributions sample from it.
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -79,8 +86,65 @@ pub fn dropout_word(seed: u64, step: u64, tensor: u32, idx: u64) -> u32 {
     out[(idx & 3) as usize]
 }
 
-/// `n` uniform numbers in [lo, hi) for parameter `param` of a replica with seed `seed`,
-/// computed in f64 (the same values for f32 and f64 models, up to the final rounding).
+/// A Philox-4x32-10 stream as a `rand` generator: key = `seed`, counter
+/// `[n, stream, a, b]` for blocks n = 0, 1, 2, ...; each block gives four 32-bit words, used
+/// in order (`next_u64` joins two, low word first). The sequence is a pure function of
+/// (seed, stream, a, b): nothing depends on threads or on other streams.
+#[derive(Clone, Debug)]
+pub struct Philox {
+    key: [u32; 2],
+    ctr: [u32; 3],
+    n: u32,
+    words: [u32; 4],
+    pos: usize,
+}
+
+impl Philox {
+    /// The stream `(stream, a, b)` of `seed`.
+    pub fn new(seed: u64, stream: u32, a: u32, b: u32) -> Philox {
+        Philox {
+            key: seed_key(seed),
+            ctr: [stream, a, b],
+            n: 0,
+            words: [0; 4],
+            pos: 4,
+        }
+    }
+
+    fn word(&mut self) -> u32 {
+        if self.pos == 4 {
+            let [s, a, b] = self.ctr;
+            self.words = philox4x32_10([self.n, s, a, b], self.key);
+            self.n = self.n.wrapping_add(1);
+            self.pos = 0;
+        }
+        let w = self.words[self.pos];
+        self.pos += 1;
+        w
+    }
+}
+
+impl rand::TryRng for Philox {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.word())
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let lo = self.word() as u64;
+        Ok(lo | (self.word() as u64) << 32)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let w = self.word().to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// `n` uniform numbers in [lo, hi) for input `param` of seed `seed` (the test inputs of
+/// gradcheck, the op tests and the bench), computed in f64 (the same values for f32 and f64
+/// up to the final rounding). Stateless: element i is word i of the stream.
 pub fn init_uniform(seed: u64, param: u32, n: usize, lo: f64, hi: f64) -> Vec<f64> {
     let key = seed_key(seed);
     let mut out = Vec::with_capacity(n);
@@ -144,6 +208,42 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+    }
+
+    #[test]
+    fn philox_generator_is_the_counter_function_in_order() {
+        use rand::Rng;
+        let mut g = Philox::new(0x1234_5678_9abc_def0, 7, 8, 9);
+        let key = seed_key(0x1234_5678_9abc_def0);
+        let b0 = philox4x32_10([0, 7, 8, 9], key);
+        let b1 = philox4x32_10([1, 7, 8, 9], key);
+        assert_eq!(g.next_u32(), b0[0]);
+        assert_eq!(g.next_u64(), b0[1] as u64 | (b0[2] as u64) << 32);
+        assert_eq!(g.next_u64(), b0[3] as u64 | (b1[0] as u64) << 32);
+        let mut bytes = [0u8; 6];
+        g.fill_bytes(&mut bytes);
+        assert_eq!(bytes[..4], b1[1].to_le_bytes());
+        assert_eq!(bytes[4..], b1[2].to_le_bytes()[..2]);
+        // another stream word differs
+        let mut h = Philox::new(0x1234_5678_9abc_def0, 7, 8, 10);
+        assert_ne!(h.next_u32(), b0[0]);
+    }
+
+    #[test]
+    fn philox_generator_feeds_rand_distr() {
+        use rand::RngExt;
+        use rand_distr::{Distribution, StandardNormal, Uniform};
+        let mut g = Philox::new(5, 0x4000_0011, 0, 0);
+        let n = 50_000;
+        let v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut g)).collect();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+        // sd of the mean ~ 0.0045, of the variance ~ 0.0063; 5 sd
+        assert!(mean.abs() < 0.023, "{mean}");
+        assert!((var - 1.0).abs() < 0.032, "{var}");
+        let u = Uniform::new(-0.5, 0.25).unwrap();
+        assert!((0..1000).all(|_| (-0.5..0.25).contains(&u.sample(&mut g))));
+        assert!((0..1000).all(|_| g.random_range(0..7u64) < 7));
     }
 
     #[test]

@@ -12,8 +12,18 @@ pub struct TensorFile {
 }
 
 impl TensorFile {
-    /// Read and validate the header of `path`.
+    /// Read and validate the header of `path` (at most [`crate::limits::MAX_TENSOR_FILE_BYTES`]).
     pub fn open(path: &Path) -> Result<Self> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if len > crate::limits::MAX_TENSOR_FILE_BYTES {
+            return Err(Error::Format(format!(
+                "{}: {len} bytes, above the limit of {} for a tensor file",
+                path.display(),
+                crate::limits::MAX_TENSOR_FILE_BYTES
+            )));
+        }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         SafeTensors::deserialize(&bytes).map_err(|e| {
             Error::Format(format!("{}: not a safetensors file: {e}", path.display()))

@@ -125,7 +125,7 @@ fn truncated_files_never_panic() {
         std::fs::write(&p, &full[..full.len() / 3]).unwrap();
         let whole = decode::decode_mono(&fixture(name)).unwrap().samples.len() as f64;
         if ext == "ogg" {
-            // symphonia 0.5's ogg reader reads the last page at open; a file cut mid-page is
+            // symphonia's ogg reader (0.5 and 0.6.1) reads the last page at open; a file cut mid-page is
             // reported as a decode error (documented in decode.rs), not partially decoded.
             let r = decode::decode_mono(&p);
             assert!(matches!(r, Err(ClipError::Decode(_))), "{r:?}");

@@ -34,3 +34,56 @@ fn the_verdict_can_fail() {
     let shifted = [0.5, -0.25, 1e-7];
     assert!(!gradcheck::compare("x", &shifted, &numeric, String::new()).pass);
 }
+
+/// The sampled check (what `recaux gradcheck --backend emu` and CI run) compares elements in
+/// every gate block (i, f, g, o) of every LSTM weight and bias, in the LSTM op's check and in
+/// the whole model's, and in every replica of every other input. The gate of element j of a
+/// `[M, 4H, X]` tensor is worked out here from the layout, not taken from the sampler.
+#[test]
+fn sampled_check_reaches_every_gate_of_every_lstm_tensor() {
+    let be = CpuBackend::<f64>::new();
+    let m = 2; // both checks run two replicas
+    for r in [
+        gradcheck::check_lstm(&be, Some(1)).unwrap(),
+        gradcheck::check_model(&be, Some(1)).unwrap(),
+    ] {
+        assert!(r.pass, "{}: {}", r.op, r.note);
+        let (n, total): (usize, usize) = (r.n, r.total);
+        println!("{}: {n} of {total} elements compared", r.op);
+        assert!(n < total, "{}: not sampled", r.op);
+        let mut lstm_tensors = 0;
+        for t in &r.sampled {
+            assert!(!t.indices.is_empty(), "{} {}: no element", r.op, t.tensor);
+            let per = t.len / m;
+            let replicas: std::collections::BTreeSet<usize> =
+                t.indices.iter().map(|j| j / per).collect();
+            let is_lstm = ["w_ih", "w_hh", "b_ih", "b_hh"]
+                .iter()
+                .any(|w| t.tensor.starts_with(w))
+                || t.tensor.starts_with("lstm");
+            if is_lstm {
+                lstm_tensors += 1;
+                let gates: std::collections::BTreeSet<usize> =
+                    t.indices.iter().map(|j| (j % per) / (per / 4)).collect();
+                assert_eq!(
+                    gates.len(),
+                    4,
+                    "{} {}: gates reached {gates:?} (i f g o = 0 1 2 3) at {:?}",
+                    r.op,
+                    t.tensor,
+                    t.indices
+                );
+            } else {
+                assert_eq!(
+                    replicas.len(),
+                    m,
+                    "{} {}: replicas {replicas:?}",
+                    r.op,
+                    t.tensor
+                );
+            }
+        }
+        let want = if r.op.starts_with("lstm") { 8 } else { 16 };
+        assert_eq!(lstm_tensors, want, "{}: LSTM tensors sampled", r.op);
+    }
+}

@@ -51,6 +51,7 @@ fn joint_run_equals_solo_runs_bit_for_bit() {
     for r in 0..3 {
         let (solo_losses, solo_params) =
             train(&seeds[r..r + 1], &lambdas[r..r + 1], &lrs[r..r + 1]);
+        assert_eq!(joint_losses.len(), solo_losses.len(), "steps");
         for (step, (j, s)) in joint_losses.iter().zip(&solo_losses).enumerate() {
             assert_eq!(
                 j[r].to_bits(),
@@ -58,8 +59,10 @@ fn joint_run_equals_solo_runs_bit_for_bit() {
                 "replica {r} step {step} loss"
             );
         }
+        assert_eq!(joint_params.len(), solo_params.len(), "parameter tensors");
         for (k, (jp, sp)) in joint_params.iter().zip(&solo_params).enumerate() {
             let n = sp.len();
+            assert_eq!(jp.len(), 3 * n, "parameter {k}: three replicas");
             let jr = &jp[r * n..(r + 1) * n];
             assert!(
                 jr.iter().zip(sp).all(|(a, b)| a.to_bits() == b.to_bits()),

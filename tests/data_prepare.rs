@@ -7,7 +7,7 @@
 
 mod data_common;
 
-use recaux::audio::{Clip, ClipError, FeatureConfig};
+use recaux::audio::{Clip, ClipError, FeatureConfig, Resampler};
 use recaux::data::prepare::{OnError, PrepareOptions, prepare};
 use recaux::data::split::SplitMethod;
 use recaux::data::store::{FLAG_PADDED, FLAG_ZEROED, FeatureStore};
@@ -297,4 +297,30 @@ fn nothing_decodable_is_an_error_with_a_report() {
     assert!(e.is_err());
     assert!(dir.join("n.store.report.json").exists());
     assert!(!out.exists());
+}
+
+/// The resampler is a feature setting like the others: a store prepared again with another
+/// resampler recomputes every clip (the cache is never reused across resamplers) and its
+/// header records the new one.
+#[test]
+fn a_changed_resampler_recomputes_every_clip() {
+    let dir = data_common::tmpdir("prepare_resampler");
+    let data = dir.join("data");
+    folder_dataset(&data);
+    let ds = folders::load(&data).unwrap();
+    let out = dir.join("r.store");
+    let o = opts(SplitMethod::Seed { seed: 1337 }, OnError::Skip);
+    let r = prepare(&ds, &cfg(4), &out, &o, &fake).unwrap();
+    assert_eq!((r.clips_reused, r.clips_computed), (0, 30));
+    let soxr = FeatureConfig {
+        resampler: Resampler::SoxrHq,
+        ..cfg(4)
+    };
+    let r2 = prepare(&ds, &soxr, &out, &o, &fake).unwrap();
+    assert!(r2.config_changed);
+    assert_eq!((r2.clips_reused, r2.clips_computed), (0, 30));
+    let s = FeatureStore::open(&out).unwrap();
+    assert_eq!(s.header().feature_config.resampler, Resampler::SoxrHq);
+    let r3 = prepare(&ds, &soxr, &out, &o, &fake).unwrap();
+    assert_eq!((r3.clips_reused, r3.clips_computed), (30, 0));
 }

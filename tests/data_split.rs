@@ -21,6 +21,7 @@ fn labels(counts: &[usize]) -> Vec<u32> {
 
 fn per_class(l: &[u32], s: &[Split], c: usize) -> Vec<[usize; 3]> {
     let mut out = vec![[0; 3]; c];
+    assert_eq!(l.len(), s.len(), "one split per label");
     for (&l, &s) in l.iter().zip(s) {
         out[l as usize][s.code() as usize] += 1;
     }

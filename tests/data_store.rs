@@ -68,3 +68,28 @@ fn broken_stores_are_refused() {
     assert!(e.contains("label"), "{e}");
     assert!(FeatureStore::open(&dir.join("none.store")).is_err());
 }
+
+/// A store whose header has no `resampler` (written before it was a setting, when the
+/// resampler was rubato's FFT) is refused rather than read as the default kaiser_best.
+#[test]
+fn store_without_a_recorded_resampler_is_refused() {
+    let dir = data_common::tmpdir("store_no_resampler");
+    let p = dir.join("s.store");
+    data_common::make_store(&p, 4, &[5], &[0], &[Split::Train], &["a"], val);
+    let mut b = std::fs::read(&p).unwrap();
+    let field = b"\"resampler\":\"kaiser_best\",";
+    let at = b
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("header records the resampler");
+    // Blank the field out with JSON whitespace: the header keeps its length.
+    b[at..at + field.len()].fill(b' ');
+    let q = dir.join("old.store");
+    std::fs::write(&q, &b).unwrap();
+    let e = FeatureStore::open(&q).unwrap_err().to_string();
+    assert!(
+        e.contains("resampler") && e.contains("prepare it again"),
+        "{e}"
+    );
+    assert!(FeatureStore::open(&p).is_ok());
+}

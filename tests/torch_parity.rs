@@ -103,6 +103,11 @@ fn check_step<B: Backend>(be: &B, fx: &Fixture, rtol: f64, atol_rel: f64, norm_r
     cmp("loss_l1", vec![out.loss_l1]);
     cmp("loss", vec![out.loss]);
     let mut worst = (String::new(), 0.0);
+    assert_eq!(
+        out.grads.len(),
+        fx.spec.params().len(),
+        "one gradient per parameter"
+    );
     for (ps, g) in fx.spec.params().iter().zip(&out.grads) {
         let (_, rel) = cmp(&format!("grad.{}", ps.name), f(g));
         if rel > worst.1 {

@@ -3,7 +3,7 @@
 //! and a replica whose loss goes non-finite stops alone.
 
 use half::f16;
-use recaux::audio::FeatureConfig;
+use recaux::audio::{FeatureConfig, Resampler};
 use recaux::backend::cpu::CpuBackend;
 use recaux::data::Split;
 use recaux::data::split::SplitMethod;
@@ -27,6 +27,11 @@ fn tmp(tag: &str) -> PathBuf {
 
 /// 60 clips of 20 frames: class k has a bump in band 2k..2k+1 plus noise; 36/12/12 split.
 fn make_store(dir: &Path) -> PathBuf {
+    make_store_with(dir, Resampler::KaiserBest)
+}
+
+/// [`make_store`] with its header claiming `resampler`.
+fn make_store_with(dir: &Path, resampler: Resampler) -> PathBuf {
     let n = 60;
     let frames = 20;
     let clips: Vec<ClipEntry> = (0..n)
@@ -47,6 +52,7 @@ fn make_store(dir: &Path) -> PathBuf {
         class_names: (0..CLASSES).map(|k| format!("class{k}")).collect(),
         feature_config: FeatureConfig {
             n_mels: N_MELS,
+            resampler,
             ..FeatureConfig::default()
         },
         config_hash: "0".repeat(16),
@@ -143,6 +149,8 @@ fn learns_and_resume_equals_an_uninterrupted_run() {
     let t = train(&full, false);
     let last: Vec<_> = t.state.metrics.iter().filter(|m| m.epoch == 3).collect();
     let first: Vec<_> = t.state.metrics.iter().filter(|m| m.epoch == 0).collect();
+    assert_eq!(first.len(), 2, "one row per replica in epoch 0");
+    assert_eq!(last.len(), first.len(), "one row per replica in epoch 3");
     for (a, b) in first.iter().zip(&last) {
         assert!(
             b.train_ce < a.train_ce,
@@ -168,6 +176,7 @@ fn learns_and_resume_equals_an_uninterrupted_run() {
     assert_eq!(p1.len(), p2.len());
     for ((n1, v1), (n2, v2)) in p1.iter().zip(&p2) {
         assert_eq!(n1, n2);
+        assert_eq!(v1.len(), v2.len(), "{n1}: length");
         assert!(
             v1.iter().zip(v2).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{n1} differs after resume"
@@ -198,6 +207,12 @@ fn joint_run_of_three_replicas_equals_solo_runs() {
             .iter()
             .filter(|m| m.replica == r)
             .collect();
+        assert_eq!(js.len(), 2, "replica {r}: one row per epoch");
+        assert_eq!(
+            js.len(),
+            solo.state.metrics.len(),
+            "replica {r}: rows of its solo run"
+        );
         for (a, b) in js.iter().zip(&solo.state.metrics) {
             let key = |m: &recaux::train::checkpoint::Metrics| {
                 [
@@ -318,4 +333,29 @@ fn a_replica_with_non_finite_gradients_stops_alone() {
             "{n} not finite"
         );
     }
+}
+
+/// A run records its store's feature settings; resuming it on a store made with another
+/// resampler is refused with the setting named, while the same settings resume.
+#[test]
+fn resume_on_a_store_with_another_resampler_is_refused() {
+    let dir = tmp("resampler");
+    let store = make_store(&dir);
+    let cfg = config(&store, &dir, "r", vec![0.0], vec![0], 1);
+    train(&cfg, false);
+    let rec = recaux::train::feature_record::read(&dir.join("r")).unwrap();
+    assert_eq!(rec.resampler, Resampler::KaiserBest);
+    let be = CpuBackend::<f32>::new();
+    let same = FeatureStore::open(&store).unwrap();
+    assert!(Trainer::new(&be, &cfg, &same, true).is_ok());
+    make_store_with(&dir, Resampler::SoxrHq);
+    let other = FeatureStore::open(&store).unwrap();
+    let err = match Trainer::new(&be, &cfg, &other, true) {
+        Ok(_) => panic!("resumed on a store made with another resampler"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("features.resampler: the run used \"kaiser_best\", the store has \"soxr_hq\""),
+        "{err}"
+    );
 }

@@ -1,18 +1,21 @@
 // Host stand-ins for the CUDA built-ins that kernels/*.cu use, for the `emu` backend: the same
 // kernel source compiled by g++ and run block by block, each CUDA thread a host thread
-// (kernels/emu/runtime.h runs the grid). Only what the kernels use is here; a kernel that needs
-// another built-in adds it here with the same semantics as CUDA's.
+// (kernels/emu/runtime.h runs the grid). Only what the kernels use is here (threadIdx,
+// blockIdx, blockDim, gridDim, __syncthreads, __syncwarp, __shfl_down_sync, __umulhi, the
+// qualifiers, and static shared memory through RX_SHARED); a kernel that needs another
+// built-in adds it here with CUDA's semantics. The tensor-core and cp.async stand-ins are in
+// kernels/emu/tc.h.
 //
 // Mapping:
 // - threadIdx / blockIdx are per-host-thread (thread_local); blockDim / gridDim are set once per
 //   launch before the workers start.
 // - Static shared memory is declared with RX_SHARED(T, name, dims) (common.cuh): under emu a
 //   static array per declaration site and kernel instantiation (blocks run one after another),
-//   registered on first use so that the launcher can fill it with a poison pattern (0xFF bytes:
+//   registered on first use so that the launcher fills it with a poison pattern (0xFF bytes:
 //   NaN in every float format) before every block, like the dynamic shared memory. A plain
 //   `__shared__` does not compile under emu (it could not be poisoned).
-// - __syncthreads() is a barrier over the block's host threads; warp shuffles go through a
-//   per-warp exchange array between two per-warp barriers.
+// - __syncthreads() is a barrier over the block's host threads, __syncwarp() over the warp's;
+//   warp shuffles go through a per-warp exchange array between two per-warp barriers.
 // Rules this imposes on kernels (CUDA requires them too): every thread of a block reaches every
 // __syncthreads() (no early return before a barrier), and every lane of a warp takes part in a
 // shuffle (full mask).
@@ -79,26 +82,15 @@ inline T shfl_from(T v, int src) {
 #define blockIdx (::recaux_emu::t_block_idx)
 #define blockDim (::recaux_emu::g_block_dim)
 #define gridDim (::recaux_emu::g_grid_dim)
-#define warpSize 32
 
-#define __global__
 #define __device__
-#define __host__
 #define __forceinline__ inline
 // Use RX_SHARED (common.cuh) for static shared memory: the emu poisons it before each block.
 #define __shared__ __shared___is_not_poisoned_under_emu_use_RX_SHARED
-#define __launch_bounds__(...)
-#define __align__(n) alignas(n)
 
 inline void __syncthreads() { ::recaux_emu::sync_block(); }
 inline void __syncwarp(unsigned = 0xffffffffu) { ::recaux_emu::sync_warp(); }
 
-template <class T>
-inline T __shfl_sync(unsigned, T v, int src, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int base = lane - lane % width;
-    return ::recaux_emu::shfl_from(v, base + src % width);
-}
 template <class T>
 inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
     int lane = (int)::recaux_emu::lane_id();
@@ -107,27 +99,6 @@ inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
     if (src / width != lane / width) src = -1;
     return ::recaux_emu::shfl_from(v, src);
 }
-template <class T>
-inline T __shfl_up_sync(unsigned, T v, unsigned delta, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int src = lane - (int)delta;
-    if (src < 0 || src / width != lane / width) src = -1;
-    return ::recaux_emu::shfl_from(v, src);
-}
-template <class T>
-inline T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
-    int lane = (int)::recaux_emu::lane_id();
-    int src = lane ^ mask;
-    if (src / width != lane / width) src = -1;
-    return ::recaux_emu::shfl_from(v, src);
-}
-
-template <class T>
-inline T __ldg(const T* p) {
-    return *p;
-}
 inline unsigned __umulhi(unsigned a, unsigned b) {
     return (unsigned)(((unsigned long long)a * (unsigned long long)b) >> 32);
 }
-inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
-inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }

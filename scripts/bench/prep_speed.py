@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Helper of prep_speed.sh: `make DIR N` writes N 30 s 44.1 kHz stereo mp3 clips (lame -b 320,
-like FMA's) from generated signals; `time DIR` times librosa's preparation of each clip on
-one core (load(sr=16000) + melspectrogram(n_mels=128) + power_to_db(ref=max)), after one
-warm-up pass, and prints the mean ms per clip."""
+like FMA's) from generated signals; `time DIR RES [REPS]` times librosa's preparation of each
+clip on one core (load(sr=16000, res_type=RES) + melspectrogram(n_mels=128) +
+power_to_db(ref=max)), after one warm-up pass, and prints the mean ms per clip."""
 import os
 import subprocess
 import sys
@@ -38,12 +38,12 @@ def make(d, n):
     print(f"{n} clips in {d}")
 
 
-def timeit(d):
+def timeit(d, res_type, reps):
     import librosa
     files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".mp3"))
 
     def prep(f):
-        y, _ = librosa.load(f, sr=16000)
+        y, _ = librosa.load(f, sr=16000, res_type=res_type)
         S = librosa.feature.melspectrogram(y=y, sr=16000, n_mels=128)
         return librosa.power_to_db(S, ref=np.max)
 
@@ -51,18 +51,17 @@ def timeit(d):
         prep(f)
     t0 = time.perf_counter()
     c0 = time.process_time()
-    reps = 3
     for _ in range(reps):
         for f in files:
             prep(f)
     n = reps * len(files)
     ms = (time.perf_counter() - t0) * 1e3 / n
     cpu = (time.process_time() - c0) * 1e3 / n
-    print(f"librosa_ms_per_clip {ms:.3f} cpu_ms_per_clip {cpu:.3f} clips {n} librosa {librosa.__version__}")
+    print(f"librosa_ms_per_clip {ms:.3f} cpu_ms_per_clip {cpu:.3f} clips {n} librosa {librosa.__version__} res_type {res_type}")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], int(sys.argv[3]))
     else:
-        timeit(sys.argv[2])
+        timeit(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 3)

@@ -8,27 +8,68 @@ use std::path::Path;
 impl FeatureConfig {
     /// Check every field; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
         let bad = |f: &str, m: String| Err(Error::config(format!("features.{f}"), m));
-        if self.sample_rate == 0 {
-            return bad("sample_rate", "must be > 0 Hz".into());
+        let (lo, hi) = lim::SAMPLE_RATE_RANGE;
+        if !(lo..=hi).contains(&self.sample_rate) {
+            return bad(
+                "sample_rate",
+                format!("must be in {lo}..={hi} Hz, got {}", self.sample_rate),
+            );
         }
-        if !(self.clip_seconds.is_finite() && self.clip_seconds > 0.0) {
+        if !(self.clip_seconds.is_finite()
+            && self.clip_seconds > 0.0
+            && self.clip_seconds <= lim::MAX_CLIP_SECONDS)
+        {
             return bad(
                 "clip_seconds",
-                format!("must be > 0, got {}", self.clip_seconds),
+                format!(
+                    "must be in (0, {}], got {}",
+                    lim::MAX_CLIP_SECONDS,
+                    self.clip_seconds
+                ),
             );
         }
-        if self.n_fft < 2 || !self.n_fft.is_multiple_of(2) {
+        if self.n_fft < 2 || !self.n_fft.is_multiple_of(2) || self.n_fft > lim::MAX_N_FFT {
             return bad(
                 "n_fft",
-                format!("must be even and >= 2, got {}", self.n_fft),
+                format!(
+                    "must be even and in 2..={}, got {}",
+                    lim::MAX_N_FFT,
+                    self.n_fft
+                ),
             );
         }
-        if self.hop_length == 0 {
-            return bad("hop_length", "must be > 0".into());
+        if self.hop_length == 0 || self.hop_length > lim::MAX_HOP {
+            return bad(
+                "hop_length",
+                format!("must be in 1..={}, got {}", lim::MAX_HOP, self.hop_length),
+            );
         }
-        if self.n_mels == 0 {
-            return bad("n_mels", "must be > 0".into());
+        if self.n_mels == 0 || self.n_mels > lim::MAX_N_MELS {
+            return bad(
+                "n_mels",
+                format!("must be in 1..={}, got {}", lim::MAX_N_MELS, self.n_mels),
+            );
+        }
+        // clip_seconds x sample_rate <= 3600 x 768000 fits in usize; frames x n_mels might not
+        let samples = (self.clip_seconds * f64::from(self.sample_rate)).round() as usize;
+        let values = self
+            .n_frames(samples)
+            .and_then(|f| f.checked_mul(self.n_mels));
+        if values.is_none_or(|v| v > lim::MAX_FEATURE_VALUES) {
+            return bad(
+                "hop_length",
+                format!(
+                    "clip_seconds {} at {} Hz with hop_length {} and n_mels {} gives more than \
+                     {} feature values per clip",
+                    self.clip_seconds,
+                    self.sample_rate,
+                    self.hop_length,
+                    self.n_mels,
+                    lim::MAX_FEATURE_VALUES
+                ),
+            );
         }
         let nyq = f64::from(self.sample_rate) / 2.0;
         let fmax = self.fmax_hz();
@@ -100,10 +141,7 @@ impl FeatureConfig {
 
     /// Read a YAML file (see [`FeatureConfig::from_yaml_str`]).
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_yaml_str(&text).map_err(|e| match e {
-            Error::Format(m) => Error::Format(format!("{}: {m}", path.display())),
-            other => other,
-        })
+        let text = crate::train::config::read_config_text(path)?;
+        Self::from_yaml_str(&text).map_err(|e| Error::Format(format!("{}: {e}", path.display())))
     }
 }

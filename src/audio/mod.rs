@@ -6,8 +6,8 @@
 //! It is thread-safe: FFT plans, resamplers and filterbanks are cached per thread.
 //!
 //! Pipeline (each step its own file): [`decode`] (any of mp3/wav/flac/ogg-vorbis to mono f32 at
-//! the file's rate; mono = mean of channels, like `librosa.load`) -> [`resample`] (band-limited,
-//! to `sample_rate`) -> [`crop_or_pad`] (to `clip_seconds`) -> [`mel`] (centred STFT, Slaney
+//! the file's rate; mono = mean of channels, like `librosa.load`) -> [`resample`] (librosa's
+//! resamplers by name, `kaiser_best` by default, to `sample_rate`) -> [`crop_or_pad`] (to `clip_seconds`) -> [`mel`] (centred STFT, Slaney
 //! mel filterbank, `power_to_db(ref=max)`, `(dB + db_offset) / db_scale`). [`npy`] reads and
 //! writes the matrices.
 
@@ -18,6 +18,7 @@ pub mod npy;
 pub mod resample;
 pub mod stft;
 
+pub use resample::Resampler;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -50,6 +51,8 @@ pub enum CropMode {
 pub struct FeatureConfig {
     /// Target sample rate in Hz.
     pub sample_rate: u32,
+    /// How a file at another rate is brought to `sample_rate` (librosa's `res_type`).
+    pub resampler: Resampler,
     /// Clip length in seconds after crop / zero-pad.
     pub clip_seconds: f64,
     /// Where to crop a longer clip.
@@ -79,6 +82,7 @@ impl Default for FeatureConfig {
     fn default() -> Self {
         FeatureConfig {
             sample_rate: 16000,
+            resampler: Resampler::KaiserBest,
             clip_seconds: 30.0,
             crop: CropMode::Start,
             n_fft: 2048,
@@ -177,8 +181,21 @@ pub fn clip_features(path: &Path, cfg: &FeatureConfig) -> Result<Clip, ClipError
     cfg.validate().map_err(cfg_err)?;
     let dec = decode::decode_mono(path)?;
     let source_seconds = dec.samples.len() as f64 / f64::from(dec.sample_rate);
-    let y = resample::resample(&dec.samples, dec.sample_rate, cfg.sample_rate)
-        .map_err(|e| ClipError::Decode(e.to_string()))?;
+    let n_out = resample::output_len(dec.samples.len(), dec.sample_rate, cfg.sample_rate);
+    if n_out > crate::limits::MAX_AUDIO_SAMPLES {
+        return Err(ClipError::Decode(format!(
+            "{source_seconds:.0} s resampled to {} Hz is {n_out} samples, above the limit of {}",
+            cfg.sample_rate,
+            crate::limits::MAX_AUDIO_SAMPLES
+        )));
+    }
+    let y = resample::resample(
+        &dec.samples,
+        dec.sample_rate,
+        cfg.sample_rate,
+        cfg.resampler,
+    )
+    .map_err(|e| ClipError::Decode(e.to_string()))?;
     drop(dec.samples);
     let (y, padded) = crop_or_pad(y, clip_samples(cfg), cfg.crop);
     let (features, frames) = mel::log_mel(&y, cfg).map_err(cfg_err)?;

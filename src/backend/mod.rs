@@ -1,8 +1,26 @@
 //! The `Backend` trait: one method per op, forward and backward, on backend-owned buffers.
 //!
-//! Implementations: [`cpu`] (the reference, generic over f32/f64), `cuda` (kernels/*.cu through
-//! cudarc) and `emu` (the same kernels compiled for the host). The model's forward and
-//! backward are written once against this trait (`crate::model`).
+//! Two layers:
+//! - [`Backend`] is what callers use (the model, training, gradcheck, tests). Every op checks
+//!   its shapes and contracts ONCE, here, in front of the backends ([`check`]): a bad call
+//!   gets the same [`crate::Error`] on every backend, and the backends never see it.
+//! - [`Exec`] is what a backend implements: memory and the ops on arguments that have passed
+//!   those checks (backends only `debug_assert!` them). `Backend` is implemented for every
+//!   `Exec` by one blanket impl: a backend implements `Exec` and gets the checks, and cannot
+//!   override them.
+//!
+//! Implementations: [`cpu`] (the reference, generic over f32/f64; f64 is every test's oracle),
+//! `cuda` (kernels/*.cu through cudarc) and `emu` (the same kernels compiled for the host),
+//! the last two through [`kernel`]. The model's forward and backward are written once against
+//! `Backend` (`crate::model`).
+//!
+//! # Where an op lives (one name everywhere: e.g. `l1`, with methods `l1_fwd`, `l1_bwd`)
+//! - contract and shapes: the method's docs on [`Backend`], its checks in [`check`];
+//! - kernels and params structs: `kernels/<op>.cu` (kernels `<op>_fwd`, `<op>_bwd`, or
+//!   `<op>_<fwd|bwd>_<part>` when a pass needs several, e.g. `l1_fwd_partial`);
+//! - launch code: `src/backend/kernel/<op>.rs`; CPU twin: `src/backend/cpu/<op>.rs`;
+//! - tests: `tests/ops/<op>.rs`; gradient check: `crate::gradcheck::check_<op>`;
+//! - profiles: rows are grouped by op (`KernelTiming::op`), so a CPU and a GPU table line up.
 //!
 //! # Conventions (every op, every backend)
 //! - **Layout.** Row-major, replica dimension first. Activations are time-major:
@@ -15,16 +33,29 @@
 //!   and the reconstruction branch) both backward calls add into one buffer, in a fixed order.
 //! - **Determinism.** Reductions run in a fixed order (no float atomics): the same inputs on
 //!   the same backend and device give bit-identical outputs.
-//! - **Shapes** are checked by every implementation; a mismatch is an `Error::Shape`.
-//! - Per-replica scalars (λ, learning rates, seeds) are host slices of length M.
+//! - **Shapes** are checked once, in front of the backends; a mismatch is an `Error::Shape`.
+//! - Per-replica scalars (λ, learning rates, seeds) are host slices of length M, and
+//!   1 <= M <= [`MAX_REPLICAS`] on every backend.
+//! - **Index buffers** ([`IdxBuf`]) remember the range of the values the host gave them (and
+//!   `max_time_fwd` its argmax range), so label and argmax contracts are checked on the host
+//!   without reading device memory.
 
+pub mod check;
 pub mod cpu;
 pub mod cuda;
 pub mod emu;
+mod idx;
 pub mod kernel;
+
+pub use idx::{IdxBounds, IdxBuf};
 
 use crate::error::Result;
 use std::fmt::{Debug, Display};
+
+/// The most replicas one call may carry, on every backend: the kernels pass per-replica
+/// scalars (seeds, λ) inside their params struct (`RX_MAX_REPLICAS` in kernels/common.cuh).
+pub const MAX_REPLICAS: usize = 64;
+const _: () = assert!(MAX_REPLICAS == kernel::table::RX_MAX_REPLICAS);
 
 /// Element type of a backend: f32 (training) or f64 (gradient checks).
 pub trait Elem:
@@ -180,31 +211,35 @@ pub struct AdamTensor<'a, B: Backend + ?Sized> {
     pub v: &'a mut B::Buf,
 }
 
-/// Time spent in one kernel (or op) while profiling was on.
+/// Time spent in one op's kernels while profiling was on: one row per (op, kernel).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct KernelTiming {
-    /// Kernel name as launched, e.g. `lstm_step_fwd_f32`.
-    pub name: String,
-    /// Number of launches.
+    /// The op (a [`Backend`] method) that launched it, e.g. `lstm_fwd`.
+    pub op: String,
+    /// The kernel as launched, e.g. `lstm_fwd_step_f32` or `gemm_f32` (the CPU: the op with
+    /// its element type, e.g. `lstm_fwd_f32`).
+    pub kernel: String,
+    /// Number of launches (CPU: calls).
     pub calls: u64,
     /// Total time, milliseconds.
     pub total_ms: f64,
 }
 
-/// The ops the model needs, forward and backward, on buffers the backend owns.
-/// See the module docs for the conventions every method follows.
-pub trait Backend {
+/// What a backend implements: memory, and every op of [`Backend`] on arguments that
+/// [`check`] has already accepted (lengths, counts, label and argmax ranges). Callers use
+/// [`Backend`], which is implemented for every `Exec`; the op methods here have the same
+/// names, signatures and conventions as there (see [`Backend`] for each op's contract).
+#[allow(clippy::too_many_arguments)]
+pub trait Exec {
     /// Element type of float buffers.
     type T: Elem;
     /// A buffer of `T`.
     type Buf;
-    /// A buffer of `i32` (labels, argmax indices).
+    /// A buffer of `i32`.
     type IBuf;
 
-    /// Short name: "cpu", "cuda", "emu".
+    /// Short name: "cpu-f32", "cuda", "emu".
     fn name(&self) -> String;
-
-    // ---- memory -------------------------------------------------------------------------
     /// A zero-filled buffer of `len` elements.
     fn alloc(&self, len: usize) -> Result<Self::Buf>;
     /// A buffer holding `data`.
@@ -221,7 +256,179 @@ pub trait Backend {
     fn upload_idx(&self, data: &[i32]) -> Result<Self::IBuf>;
     /// A zero-filled index buffer.
     fn alloc_idx(&self, len: usize) -> Result<Self::IBuf>;
-    /// Overwrite an index buffer.
+    /// Overwrite an index buffer (lengths checked by the caller).
+    fn write_idx(&self, buf: &mut Self::IBuf, data: &[i32]) -> Result<()>;
+    /// An index buffer's contents.
+    fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>>;
+    /// Wait for all queued work.
+    fn sync(&self) -> Result<()>;
+    /// Per-kernel timing on or off.
+    fn set_profiling(&self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+    /// Timings since profiling was turned on, per (op, kernel); clears them.
+    fn take_profile(&self) -> Result<Vec<KernelTiming>> {
+        Ok(Vec::new())
+    }
+    /// Called by [`Backend`] around every op (after its checks), to attribute the work in
+    /// between (kernel launches, CPU time) to that op in profiles.
+    fn op_begin(&self, _op: &'static str) {}
+    /// See [`Exec::op_begin`].
+    fn op_end(&self, _op: &'static str) {}
+
+    fn dropout_fwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        x: &Self::Buf,
+        x_shared: bool,
+        y: &mut Self::Buf,
+    ) -> Result<()>;
+    fn dropout_bwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()>;
+    fn gemm(
+        &self,
+        s: &GemmSpec,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        bias: Option<&Self::Buf>,
+        c: &mut Self::Buf,
+    ) -> Result<()>;
+    fn gemm_bias_grad(
+        &self,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        dy: &Self::Buf,
+        db: &mut Self::Buf,
+    ) -> Result<()>;
+    fn lstm_fwd(
+        &self,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &mut Self::Buf,
+        saved: &mut Self::Buf,
+    ) -> Result<()>;
+    fn lstm_bwd(
+        &self,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &Self::Buf,
+        saved: &Self::Buf,
+        dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>,
+        g: &mut LstmGrads<Self>,
+    ) -> Result<()>;
+    fn max_time_fwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+        arg: &mut Self::IBuf,
+    ) -> Result<()>;
+    fn max_time_bwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        dy: &Self::Buf,
+        arg: &Self::IBuf,
+        dx: &mut Self::Buf,
+    ) -> Result<()>;
+    fn relu_fwd(&self, n: usize, x: &Self::Buf, y: &mut Self::Buf) -> Result<()>;
+    fn relu_bwd(&self, n: usize, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf) -> Result<()>;
+    fn clamp_fwd(&self, n: usize, lo: f64, hi: f64, x: &Self::Buf, y: &mut Self::Buf)
+    -> Result<()>;
+    fn clamp_bwd(
+        &self,
+        n: usize,
+        lo: f64,
+        hi: f64,
+        x: &Self::Buf,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()>;
+    fn l1_fwd(
+        &self,
+        m: usize,
+        n: usize,
+        target: &Self::Buf,
+        r: &Self::Buf,
+        loss: &mut Self::Buf,
+    ) -> Result<()>;
+    fn l1_bwd(
+        &self,
+        n: usize,
+        scale: &[f64],
+        target: &Self::Buf,
+        r: &Self::Buf,
+        dr: &mut Self::Buf,
+    ) -> Result<()>;
+    fn ce_fwd(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        loss: &mut Self::Buf,
+    ) -> Result<()>;
+    fn ce_bwd(
+        &self,
+        b: usize,
+        c: usize,
+        scale: &[f64],
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        dlogits: &mut Self::Buf,
+    ) -> Result<()>;
+    fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()>;
+}
+
+/// The ops the model needs, forward and backward, on buffers the backend owns, as callers see
+/// them: every method checks its arguments ([`check`]) and then runs the backend's [`Exec`]
+/// method of the same name. Implemented for every `Exec` (below); see the module docs for
+/// the conventions every method follows.
+pub trait Backend {
+    /// Element type of float buffers.
+    type T: Elem;
+    /// A buffer of `T`.
+    type Buf;
+    /// A buffer of `i32` (labels, argmax indices) that knows the range of its values.
+    type IBuf;
+
+    /// Short name: "cpu-f32", "cuda", "emu".
+    fn name(&self) -> String;
+
+    // ---- memory -------------------------------------------------------------------------
+    /// A zero-filled buffer of `len` elements.
+    fn alloc(&self, len: usize) -> Result<Self::Buf>;
+    /// A buffer holding `data`.
+    fn upload(&self, data: &[Self::T]) -> Result<Self::Buf>;
+    /// Overwrite a buffer with `data` (lengths must match).
+    fn write(&self, buf: &mut Self::Buf, data: &[Self::T]) -> Result<()>;
+    /// The buffer's contents.
+    fn download(&self, buf: &Self::Buf) -> Result<Vec<Self::T>>;
+    /// Number of elements.
+    fn len(&self, buf: &Self::Buf) -> usize;
+    /// Set every element to zero.
+    fn zero(&self, buf: &mut Self::Buf) -> Result<()>;
+    /// An index buffer holding `data` (its value range is recorded).
+    fn upload_idx(&self, data: &[i32]) -> Result<Self::IBuf>;
+    /// A zero-filled index buffer.
+    fn alloc_idx(&self, len: usize) -> Result<Self::IBuf>;
+    /// Overwrite an index buffer (lengths must match; its value range is recorded).
     fn write_idx(&self, buf: &mut Self::IBuf, data: &[i32]) -> Result<()>;
     /// An index buffer's contents.
     fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>>;
@@ -230,18 +437,14 @@ pub trait Backend {
 
     // ---- profiling ----------------------------------------------------------------------
     /// Turn per-kernel timing on or off (CUDA: events around every launch; off = no events).
-    fn set_profiling(&self, _on: bool) -> Result<()> {
-        Ok(())
-    }
-    /// The timings collected since profiling was turned on, per kernel name; clears them.
-    /// Backends without a profiler return an empty list.
-    fn take_profile(&self) -> Result<Vec<KernelTiming>> {
-        Ok(Vec::new())
-    }
+    fn set_profiling(&self, on: bool) -> Result<()>;
+    /// The timings collected since profiling was turned on, one row per (op, kernel); clears
+    /// them. Backends without a profiler return an empty list.
+    fn take_profile(&self) -> Result<Vec<KernelTiming>>;
 
     // ---- dropout ------------------------------------------------------------------------
     /// `y[r, i] = x[r', i] * keep(r, i) / (1 - p)` with `r' = 0` when `x_shared`, else `r`.
-    /// x: `[M or 1, n]`, y: `[M, n]`; `n` is the element count per replica.
+    /// x: `[M or 1, n]`, y: `[M, n]`; `n` is the element count per replica; p in [0, 1).
     fn dropout_fwd(
         &self,
         d: &DropoutSpec,
@@ -269,8 +472,9 @@ pub trait Backend {
         bias: Option<&Self::Buf>,
         c: &mut Self::Buf,
     ) -> Result<()>;
-    /// Bias gradient of a gemm: `db[r, j] += sum_i dy[r, i, j]`; dy: `[batch, rows, cols]`.
-    fn bias_grad(
+    /// Bias gradient of a gemm: `db[r, j] += sum_i dy[r, i, j]`; dy: `[batch, rows, cols]`,
+    /// db: `[batch, cols]`.
+    fn gemm_bias_grad(
         &self,
         batch: usize,
         rows: usize,
@@ -283,7 +487,7 @@ pub trait Backend {
     /// A bidirectional LSTM layer, zero initial state: x `[M, T, B, I]` -> y `[M, T, B, 2H]`
     /// (forward direction in features `0..H`, reverse in `H..2H`). The input projection of
     /// all steps is one GEMM; each step then applies the fused cell. `saved` has
-    /// `s.saved_len()` elements and is only meaningful to `lstm_bwd`.
+    /// `s.saved_len()` elements and is only meaningful to `lstm_bwd`. M, T, B, H >= 1.
     fn lstm_fwd(
         &self,
         s: &LstmShape,
@@ -309,7 +513,7 @@ pub trait Backend {
 
     // ---- max over time ------------------------------------------------------------------
     /// `y[r, b, f] = max_t x[r, t, b, f]`, `arg` = the first t reaching the max.
-    /// x: `[M, T, B, F]` (rows = B), y and arg: `[M, B, F]`.
+    /// x: `[M, T, B, F]` (rows = B), y and arg: `[M, B, F]`; 1 <= T <= i32::MAX.
     #[allow(clippy::too_many_arguments)]
     fn max_time_fwd(
         &self,
@@ -321,7 +525,8 @@ pub trait Backend {
         y: &mut Self::Buf,
         arg: &mut Self::IBuf,
     ) -> Result<()>;
-    /// `dx[r, arg[r,b,f], b, f] += dy[r, b, f]`.
+    /// `dx[r, arg[r,b,f], b, f] += dy[r, b, f]`; `arg` must hold values in `0..T` (as
+    /// `max_time_fwd` over the same T writes them).
     #[allow(clippy::too_many_arguments)]
     fn max_time_bwd(
         &self,
@@ -334,7 +539,7 @@ pub trait Backend {
         dx: &mut Self::Buf,
     ) -> Result<()>;
 
-    // ---- elementwise --------------------------------------------------------------------
+    // ---- relu, clamp --------------------------------------------------------------------
     /// `y = max(x, 0)` over `n` elements.
     fn relu_fwd(&self, n: usize, x: &Self::Buf, y: &mut Self::Buf) -> Result<()>;
     /// `dx += dy * (y > 0)` (PyTorch's threshold_backward: zero gradient at 0).
@@ -356,7 +561,7 @@ pub trait Backend {
 
     // ---- losses -------------------------------------------------------------------------
     /// `loss[r] = mean_i |r[r, i] - target[i]|`; target `[n]` (shared), r `[M, n]`,
-    /// loss `[M]`.
+    /// loss `[M]`; n >= 1.
     fn l1_fwd(
         &self,
         m: usize,
@@ -374,8 +579,8 @@ pub trait Backend {
         r: &Self::Buf,
         dr: &mut Self::Buf,
     ) -> Result<()>;
-    /// Cross entropy of logits `[M, B, C]` against labels `[B]` (shared), mean over the
-    /// batch, via a fused log-softmax: `loss [M]`.
+    /// Cross entropy of logits `[M, B, C]` against labels `[B]` (shared, every one in
+    /// `0..C`), mean over the batch, via a fused log-softmax: `loss [M]`.
     fn ce_fwd(
         &self,
         m: usize,
@@ -400,18 +605,293 @@ pub trait Backend {
     // ---- optimiser ----------------------------------------------------------------------
     /// One Adam step over every tensor of every replica (PyTorch's arithmetic: bias
     /// correction, eps added after the square root). Replica r of a tensor `[M, numel]` uses
-    /// `s.lr[r]`.
+    /// `s.lr[r]`; `s.step >= 1`.
     fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()>;
 }
 
-/// Check that a buffer has exactly `want` elements; names the argument in the error.
-pub fn check_len<B: Backend + ?Sized>(be: &B, buf: &B::Buf, want: usize, what: &str) -> Result<()> {
-    let got = be.len(buf);
-    if got != want {
-        return Err(crate::error::Error::shape(format!(
-            "{}: `{what}` has {got} elements, expected {want}",
-            be.name()
-        )));
+/// Runs `f` between the backend's `op_begin(op)` and `op_end(op)` (profile attribution).
+pub(crate) fn run_op<X: Exec + ?Sized, R>(
+    x: &X,
+    op: &'static str,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    x.op_begin(op);
+    let r = f();
+    x.op_end(op);
+    r
+}
+
+/// The one implementation of [`Backend`]: check, then dispatch to the backend's [`Exec`].
+impl<X: Exec + ?Sized> Backend for X {
+    type T = <X as Exec>::T;
+    type Buf = <X as Exec>::Buf;
+    type IBuf = IdxBuf<<X as Exec>::IBuf>;
+
+    fn name(&self) -> String {
+        Exec::name(self)
     }
-    Ok(())
+    fn alloc(&self, len: usize) -> Result<Self::Buf> {
+        Exec::alloc(self, len)
+    }
+    fn upload(&self, data: &[Self::T]) -> Result<Self::Buf> {
+        Exec::upload(self, data)
+    }
+    fn write(&self, buf: &mut Self::Buf, data: &[Self::T]) -> Result<()> {
+        check::write(Exec::len(self, buf), data.len(), "write")?;
+        Exec::write(self, buf, data)
+    }
+    fn download(&self, buf: &Self::Buf) -> Result<Vec<Self::T>> {
+        Exec::download(self, buf)
+    }
+    fn len(&self, buf: &Self::Buf) -> usize {
+        Exec::len(self, buf)
+    }
+    fn zero(&self, buf: &mut Self::Buf) -> Result<()> {
+        Exec::zero(self, buf)
+    }
+    fn upload_idx(&self, data: &[i32]) -> Result<Self::IBuf> {
+        Ok(IdxBuf::new(
+            Exec::upload_idx(self, data)?,
+            data.len(),
+            IdxBounds::of(data),
+        ))
+    }
+    fn alloc_idx(&self, len: usize) -> Result<Self::IBuf> {
+        let zeros = if len == 0 {
+            IdxBounds::Empty
+        } else {
+            IdxBounds::Known(0, 0)
+        };
+        Ok(IdxBuf::new(Exec::alloc_idx(self, len)?, len, zeros))
+    }
+    fn write_idx(&self, buf: &mut Self::IBuf, data: &[i32]) -> Result<()> {
+        check::write(buf.len(), data.len(), "write_idx")?;
+        Exec::write_idx(self, &mut buf.raw, data)?;
+        buf.bounds = IdxBounds::of(data);
+        Ok(())
+    }
+    fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>> {
+        Exec::download_idx(self, &buf.raw)
+    }
+    fn sync(&self) -> Result<()> {
+        Exec::sync(self)
+    }
+    fn set_profiling(&self, on: bool) -> Result<()> {
+        Exec::set_profiling(self, on)
+    }
+    fn take_profile(&self) -> Result<Vec<KernelTiming>> {
+        Exec::take_profile(self)
+    }
+
+    fn dropout_fwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        x: &Self::Buf,
+        x_shared: bool,
+        y: &mut Self::Buf,
+    ) -> Result<()> {
+        check::dropout_fwd(self, d, n, x, x_shared, y)?;
+        run_op(self, "dropout_fwd", || {
+            Exec::dropout_fwd(self, d, n, x, x_shared, y)
+        })
+    }
+    fn dropout_bwd(
+        &self,
+        d: &DropoutSpec,
+        n: usize,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
+        check::dropout_bwd(self, d, n, dy, dx)?;
+        run_op(self, "dropout_bwd", || {
+            Exec::dropout_bwd(self, d, n, dy, dx)
+        })
+    }
+    fn gemm(
+        &self,
+        s: &GemmSpec,
+        a: &Self::Buf,
+        b: &Self::Buf,
+        bias: Option<&Self::Buf>,
+        c: &mut Self::Buf,
+    ) -> Result<()> {
+        check::gemm(self, s, a, b, bias, c)?;
+        run_op(self, "gemm", || Exec::gemm(self, s, a, b, bias, c))
+    }
+    fn gemm_bias_grad(
+        &self,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+        dy: &Self::Buf,
+        db: &mut Self::Buf,
+    ) -> Result<()> {
+        check::gemm_bias_grad(self, batch, rows, cols, dy, db)?;
+        run_op(self, "gemm_bias_grad", || {
+            Exec::gemm_bias_grad(self, batch, rows, cols, dy, db)
+        })
+    }
+    fn lstm_fwd(
+        &self,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &mut Self::Buf,
+        saved: &mut Self::Buf,
+    ) -> Result<()> {
+        check::lstm_fwd(self, s, x, p, y, saved)?;
+        run_op(self, "lstm_fwd", || Exec::lstm_fwd(self, s, x, p, y, saved))
+    }
+    fn lstm_bwd(
+        &self,
+        s: &LstmShape,
+        x: &Self::Buf,
+        p: &LstmParams<Self>,
+        y: &Self::Buf,
+        saved: &Self::Buf,
+        dy: &Self::Buf,
+        dx: Option<&mut Self::Buf>,
+        g: &mut LstmGrads<Self>,
+    ) -> Result<()> {
+        check::lstm_bwd(self, s, x, p, y, saved, dy, dx.as_deref(), g)?;
+        run_op(self, "lstm_bwd", || {
+            Exec::lstm_bwd(self, s, x, p, y, saved, dy, dx, g)
+        })
+    }
+    fn max_time_fwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+        arg: &mut Self::IBuf,
+    ) -> Result<()> {
+        check::max_time_fwd(self, m, t, rows, f, x, y, arg.len())?;
+        // Until the op has run, nothing is known about `arg`; afterwards it holds 0..T.
+        arg.bounds = IdxBounds::Unknown;
+        run_op(self, "max_time_fwd", || {
+            Exec::max_time_fwd(self, m, t, rows, f, x, y, &mut arg.raw)
+        })?;
+        arg.bounds = if arg.is_empty() {
+            IdxBounds::Empty
+        } else {
+            IdxBounds::Known(0, t as i32 - 1)
+        };
+        Ok(())
+    }
+    fn max_time_bwd(
+        &self,
+        m: usize,
+        t: usize,
+        rows: usize,
+        f: usize,
+        dy: &Self::Buf,
+        arg: &Self::IBuf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
+        check::max_time_bwd(self, m, t, rows, f, dy, (arg.len(), arg.bounds), dx)?;
+        run_op(self, "max_time_bwd", || {
+            Exec::max_time_bwd(self, m, t, rows, f, dy, &arg.raw, dx)
+        })
+    }
+    fn relu_fwd(&self, n: usize, x: &Self::Buf, y: &mut Self::Buf) -> Result<()> {
+        check::relu_fwd(self, n, x, y)?;
+        run_op(self, "relu_fwd", || Exec::relu_fwd(self, n, x, y))
+    }
+    fn relu_bwd(&self, n: usize, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf) -> Result<()> {
+        check::relu_bwd(self, n, y, dy, dx)?;
+        run_op(self, "relu_bwd", || Exec::relu_bwd(self, n, y, dy, dx))
+    }
+    fn clamp_fwd(
+        &self,
+        n: usize,
+        lo: f64,
+        hi: f64,
+        x: &Self::Buf,
+        y: &mut Self::Buf,
+    ) -> Result<()> {
+        check::clamp_fwd(self, n, x, y)?;
+        run_op(self, "clamp_fwd", || Exec::clamp_fwd(self, n, lo, hi, x, y))
+    }
+    fn clamp_bwd(
+        &self,
+        n: usize,
+        lo: f64,
+        hi: f64,
+        x: &Self::Buf,
+        dy: &Self::Buf,
+        dx: &mut Self::Buf,
+    ) -> Result<()> {
+        check::clamp_bwd(self, n, x, dy, dx)?;
+        run_op(self, "clamp_bwd", || {
+            Exec::clamp_bwd(self, n, lo, hi, x, dy, dx)
+        })
+    }
+    fn l1_fwd(
+        &self,
+        m: usize,
+        n: usize,
+        target: &Self::Buf,
+        r: &Self::Buf,
+        loss: &mut Self::Buf,
+    ) -> Result<()> {
+        check::l1_fwd(self, m, n, target, r, loss)?;
+        run_op(self, "l1_fwd", || Exec::l1_fwd(self, m, n, target, r, loss))
+    }
+    fn l1_bwd(
+        &self,
+        n: usize,
+        scale: &[f64],
+        target: &Self::Buf,
+        r: &Self::Buf,
+        dr: &mut Self::Buf,
+    ) -> Result<()> {
+        check::l1_bwd(self, n, scale, target, r, dr)?;
+        run_op(self, "l1_bwd", || {
+            Exec::l1_bwd(self, n, scale, target, r, dr)
+        })
+    }
+    fn ce_fwd(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        loss: &mut Self::Buf,
+    ) -> Result<()> {
+        check::ce_fwd(self, m, b, c, logits, (labels.len(), labels.bounds), loss)?;
+        run_op(self, "ce_fwd", || {
+            Exec::ce_fwd(self, m, b, c, logits, &labels.raw, loss)
+        })
+    }
+    fn ce_bwd(
+        &self,
+        b: usize,
+        c: usize,
+        scale: &[f64],
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        dlogits: &mut Self::Buf,
+    ) -> Result<()> {
+        check::ce_bwd(
+            self,
+            b,
+            c,
+            scale,
+            logits,
+            (labels.len(), labels.bounds),
+            dlogits,
+        )?;
+        run_op(self, "ce_bwd", || {
+            Exec::ce_bwd(self, b, c, scale, logits, &labels.raw, dlogits)
+        })
+    }
+    fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+        check::adam(self, s, tensors)?;
+        run_op(self, "adam", || Exec::adam(self, s, tensors))
+    }
 }

@@ -1,6 +1,7 @@
 //! `recaux bench`: median time of a full training step; `--profile` adds per-kernel times.
 
 use super::backend_arg::BackendChoice;
+use crate::backend::KernelTiming;
 use crate::bench::{self, BenchConfig, BenchResult};
 use crate::model::ModelSpec;
 use std::path::PathBuf;
@@ -28,9 +29,10 @@ pub struct Args {
     /// Per-kernel profile of the timed steps (CUDA events on cuda; op timers elsewhere).
     #[arg(long)]
     pub profile: bool,
-    /// Where the profile's JSON and CSV go (PREFIX.json, PREFIX.csv).
-    #[arg(long, default_value = "recaux-profile")]
-    pub profile_out: PathBuf,
+    /// Where the profile's JSON and CSV go (PREFIX.json, PREFIX.csv); default
+    /// `runs/bench/profile-<backend>-b<B>-t<T>-m<M>`.
+    #[arg(long)]
+    pub profile_out: Option<PathBuf>,
     /// Hidden units per direction (default: the seed's 128).
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
@@ -41,10 +43,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.batch == 0 || args.seq == 0 || args.replicas == 0 || args.steps == 0 {
         anyhow::bail!("--batch, --seq, --replicas and --steps must be at least 1");
     }
+    use crate::limits::{MAX_BATCH, MAX_FRAMES, MAX_REPLICAS, MAX_WIDTH, at_most, check_step};
+    at_most("--batch", args.batch, MAX_BATCH)?;
+    at_most("--seq", args.seq, MAX_FRAMES)?;
+    at_most("--replicas", args.replicas, MAX_REPLICAS)?;
+    at_most("--hidden", args.hidden, MAX_WIDTH)?;
+    at_most("--steps", args.steps, 1_000_000)?;
+    at_most("--warmup", args.warmup, 1_000_000)?;
+    if args.hidden == 0 {
+        anyhow::bail!("--hidden must be at least 1");
+    }
     let spec = ModelSpec {
         hidden: args.hidden,
         ..ModelSpec::seed()
     };
+    check_step(
+        &spec,
+        args.replicas,
+        args.seq,
+        args.batch,
+        4,
+        args.backend != BackendChoice::Cuda,
+        "--batch, --seq, --replicas, --hidden",
+    )?;
     let cfg = BenchConfig {
         spec,
         batch: args.batch,
@@ -72,7 +93,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?
     });
     if args.profile {
-        print_profile(&res, &args.profile_out)?;
+        let prefix = args.profile_out.clone().unwrap_or_else(|| {
+            PathBuf::from("runs/bench").join(format!(
+                "profile-{}-b{}-t{}-m{}",
+                res.backend, args.batch, args.seq, args.replicas
+            ))
+        });
+        print_profile(&res, &prefix)?;
     }
     println!("backend: {}", res.backend);
     println!(
@@ -87,6 +114,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One op's rows of a profile: its kernels, most expensive first.
+struct OpRows<'a> {
+    op: &'a str,
+    total_ms: f64,
+    kernels: Vec<&'a KernelTiming>,
+}
+
+/// Profile rows grouped by op (the `Backend` method that launched them), ops and kernels by
+/// total time: the CPU (one row per op) and a GPU (the op's kernels under it) line up by op.
+fn group_by_op(rows: &[KernelTiming]) -> Vec<OpRows<'_>> {
+    let mut ops: Vec<OpRows> = Vec::new();
+    for k in rows {
+        let op = if k.op.is_empty() { "-" } else { k.op.as_str() };
+        match ops.iter_mut().find(|o| o.op == op) {
+            Some(o) => {
+                o.total_ms += k.total_ms;
+                o.kernels.push(k);
+            }
+            None => ops.push(OpRows {
+                op,
+                total_ms: k.total_ms,
+                kernels: vec![k],
+            }),
+        }
+    }
+    for o in &mut ops {
+        o.kernels.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    }
+    ops.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    ops
+}
+
 fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<()> {
     if res.profile.is_empty() {
         println!(
@@ -97,44 +156,67 @@ fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<
     }
     let steps = res.step_ms.len().max(1) as f64;
     let total: f64 = res.profile.iter().map(|k| k.total_ms).sum();
-    let mut rows = res.profile.clone();
-    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    let ops = group_by_op(&res.profile);
     println!(
-        "{:<32} {:>8} {:>11} {:>10} {:>7}",
-        "kernel", "calls", "total ms", "mean us", "share"
+        "{:<34} {:>8} {:>11} {:>10} {:>7} {:>10}",
+        "op / kernel", "calls", "total ms", "mean us", "share", "ms/step"
     );
-    let mut csv = String::from("kernel,calls,total_ms,mean_us,share,ms_per_step\n");
-    for k in &rows {
-        let mean_us = k.total_ms * 1e3 / k.calls.max(1) as f64;
-        let share = k.total_ms / total;
+    let mut csv = String::from("op,kernel,calls,total_ms,mean_us,share,ms_per_step\n");
+    let mut json_ops = Vec::new();
+    for o in &ops {
         println!(
-            "{:<32} {:>8} {:>11.3} {:>10.2} {:>6.1}%",
-            k.name,
-            k.calls,
-            k.total_ms,
-            mean_us,
-            100.0 * share
+            "{:<34} {:>8} {:>11.3} {:>10} {:>6.1}% {:>10.3}",
+            o.op,
+            "",
+            o.total_ms,
+            "",
+            100.0 * o.total_ms / total,
+            o.total_ms / steps
         );
-        csv.push_str(&format!(
-            "{},{},{:.6},{:.3},{:.6},{:.6}\n",
-            k.name,
-            k.calls,
-            k.total_ms,
-            mean_us,
-            share,
-            k.total_ms / steps
-        ));
+        for k in &o.kernels {
+            let mean_us = k.total_ms * 1e3 / k.calls.max(1) as f64;
+            let share = k.total_ms / total;
+            println!(
+                "  {:<32} {:>8} {:>11.3} {:>10.2} {:>6.1}% {:>10.3}",
+                k.kernel,
+                k.calls,
+                k.total_ms,
+                mean_us,
+                100.0 * share,
+                k.total_ms / steps
+            );
+            csv.push_str(&format!(
+                "{},{},{},{:.6},{:.3},{:.6},{:.6}\n",
+                o.op,
+                k.kernel,
+                k.calls,
+                k.total_ms,
+                mean_us,
+                share,
+                k.total_ms / steps
+            ));
+        }
+        json_ops.push(serde_json::json!({
+            "op": o.op,
+            "total_ms": o.total_ms,
+            "kernels": o.kernels,
+        }));
     }
     let json = serde_json::json!({
         "backend": res.backend,
         "steps": res.step_ms.len(),
         "step_ms": res.step_ms,
-        "kernels": rows,
+        "ops": json_ops,
     });
     let jp = prefix.with_extension("json");
     let cp = prefix.with_extension("csv");
-    std::fs::write(&jp, serde_json::to_string_pretty(&json)?)?;
-    std::fs::write(&cp, csv)?;
+    if let Some(dir) = jp.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display()))?;
+    }
+    std::fs::write(&jp, serde_json::to_string_pretty(&json)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", jp.display()))?;
+    std::fs::write(&cp, csv).map_err(|e| anyhow::anyhow!("{}: {e}", cp.display()))?;
     println!("profile written to {} and {}", jp.display(), cp.display());
     Ok(())
 }

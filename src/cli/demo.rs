@@ -52,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         corrupt: 2,
         seed: 0,
     };
+    super::synth::check_limits(&scfg)?;
     if marker.exists() {
         eprintln!("[1/3] synthetic dataset already in {}", data.display());
     } else {
@@ -108,9 +109,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.replicas().len(),
         cfg.optim.epochs
     );
-    // a fresh run every time: the previous run's checkpoint is not resumed
-    let _ = std::fs::remove_dir_all(cfg.run_dir());
-    super::train::run_config(&cfg, false)?;
+    // a fresh run every time: the previous demo run is replaced, not resumed
+    super::train::run_config(&cfg, crate::train::run_dir::Start::Overwrite)?;
     println!("demo finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

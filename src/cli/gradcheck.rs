@@ -9,8 +9,9 @@ pub struct Args {
     /// Backend whose f64 ops are checked.
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendChoice,
-    /// Check at most N elements of every input tensor (default: all, except 3 on emu, whose
-    /// host-thread launches make the exhaustive check take many minutes).
+    /// Check N seeded random elements of every block of every input tensor: each replica,
+    /// and each gate i, f, g, o of an LSTM weight or bias (default: every element, except 1
+    /// per block on emu, whose host-thread launches make the exhaustive check take minutes).
     #[arg(long)]
     pub sample: Option<usize>,
     /// Check every element even on emu.
@@ -22,21 +23,22 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (name, results) = crate::with_backend!(args.backend, f64, |be| {
         let name = crate::backend::Backend::name(&be);
-        let cap = if args.all {
+        let per_block = if args.all {
             None
         } else {
             args.sample.or(if name.starts_with("emu") {
-                Some(3)
+                Some(1)
             } else {
                 None
             })
         };
-        if let Some(c) = cap {
+        if let Some(k) = per_block {
             eprintln!(
-                "checking at most {c} evenly spaced elements of every input tensor (--all for every element)"
+                "checking {k} seeded random element(s) of every block of every input tensor \
+                 (each replica; each gate i, f, g, o of an LSTM weight or bias); --all for every element"
             );
         }
-        (name, gradcheck::run_all_sampled(&be, cap)?)
+        (name, gradcheck::run_all_sampled(&be, per_block)?)
     });
     print_table(&name, &results);
     let failed: Vec<&str> = results
@@ -74,4 +76,9 @@ pub fn print_table(backend: &str, results: &[CheckResult]) {
             println!("  {}: {}", r.op, r.note);
         }
     }
+    let (n, total): (usize, usize) = results
+        .iter()
+        .map(|r| (r.n, r.total))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    println!("elements compared: {n} of {total}");
 }

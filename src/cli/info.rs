@@ -3,6 +3,7 @@
 
 use crate::backend::cuda::{self, embedded};
 use crate::backend::emu;
+use crate::backend::kernel::table;
 
 /// Arguments of `recaux info`.
 #[derive(clap::Args, Debug)]
@@ -20,7 +21,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("  -> {}", embedded::HOW_TO_INSTALL);
     }
     let names = emu::kernel_names();
-    println!("emu library: {} kernels ({})", names.len(), emu::FLAVOUR);
+    println!(
+        "kernel table: {} kernels from kernels/*.cu; emu library: {} kernels ({})",
+        table::ALL.len(),
+        names.len(),
+        emu::FLAVOUR
+    );
 
     let res = embedded::resources();
     if !res.is_empty() {
@@ -30,17 +36,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|a| format!("sm_{a}"));
         println!();
         println!(
-            "{:<8} {:<22} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
-            "arch", "kernel", "regs", "smem_B", "stack_B", "spill_st_B", "spill_ld_B", "local_B"
+            "{:<8} {:<26} {:<24} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
+            "arch",
+            "kernel",
+            "file",
+            "regs",
+            "smem_B",
+            "stack_B",
+            "spill_st_B",
+            "spill_ld_B",
+            "local_B"
         );
         for r in res
             .iter()
             .filter(|r| args.all_archs || Some(&r.arch) == newest.as_ref())
         {
+            let file = table::ALL
+                .iter()
+                .find(|k| k.name == r.kernel)
+                .map_or("?", |k| k.file);
             println!(
-                "{:<8} {:<22} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
+                "{:<8} {:<26} {:<24} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
                 r.arch,
                 r.kernel,
+                file,
                 r.registers,
                 r.shared_bytes,
                 r.stack_bytes,

@@ -3,7 +3,7 @@
 //! flags on top. A hidden `--time` mode computes many files without writing anything and prints
 //! the time per clip (used by scripts/bench/prep_speed.sh).
 
-use crate::audio::{self, CropMode, FeatureConfig, PadMode};
+use crate::audio::{self, CropMode, FeatureConfig, PadMode, Resampler};
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +29,10 @@ pub struct Args {
     /// Target sample rate, Hz.
     #[arg(long)]
     sample_rate: Option<u32>,
+    /// Resampler (librosa's res_type): kaiser_best (default, librosa 0.8's), kaiser_fast,
+    /// soxr_hq (librosa >= 0.10's).
+    #[arg(long, value_enum)]
+    resampler: Option<Resampler>,
     /// Clip length after crop/zero-pad, seconds.
     #[arg(long)]
     clip_seconds: Option<f64>,
@@ -76,6 +80,9 @@ impl Args {
         }
         if let Some(v) = self.sample_rate {
             cfg.sample_rate = v;
+        }
+        if let Some(v) = self.resampler {
+            cfg.resampler = v;
         }
         if let Some(v) = self.clip_seconds {
             cfg.clip_seconds = v;

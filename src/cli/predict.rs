@@ -7,6 +7,7 @@ use crate::backend::{Backend, Elem};
 use crate::data::store::FeatureStore;
 use crate::model::{self, Mode, Workspace};
 use crate::train::checkpoint::load_best_model;
+use anyhow::Context;
 use std::path::PathBuf;
 
 /// Arguments of `recaux predict`.
@@ -36,11 +37,29 @@ fn softmax(row: &[f64]) -> Vec<f64> {
     e.into_iter().map(|v| v / s).collect()
 }
 
-/// Run the command.
+/// Frames of the window `[off, off + t)` that lie past the decoded audio (zero padding of a
+/// clip shorter than `clip_seconds`).
+fn padded_frames(
+    clip: &crate::audio::Clip,
+    fcfg: &crate::audio::FeatureConfig,
+    off: usize,
+    t: usize,
+) -> usize {
+    if !clip.padded {
+        return 0;
+    }
+    let samples = clip.source_seconds.min(fcfg.clip_seconds) * f64::from(fcfg.sample_rate);
+    let content = (samples / fcfg.hop_length as f64).ceil() as usize;
+    (off + t).saturating_sub(content.max(off)).min(t)
+}
+
+/// Run the command. Every file is tried; the command fails when any file failed.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = load_run(&args.run)?;
-    let store = FeatureStore::open(&cfg.store)?;
-    let fcfg = store.header().feature_config.clone();
+    let store = FeatureStore::open(&cfg.store).context("`store`")?;
+    // Features from audio with the run's own settings (resampler included).
+    let fcfg = crate::train::feature_record::check_store(&args.run, &store, &cfg.store)?;
+    let state = super::run_dir::run_state(&cfg, &store)?;
     let classes = store.class_names().to_vec();
     let reps = cfg.replicas();
     let chosen: Vec<usize> = (0..reps.len())
@@ -53,16 +72,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.lambda
         );
     }
+    if let Some(f) = args.frames {
+        crate::limits::at_most("--frames", f, crate::limits::MAX_FRAMES)?;
+    }
     let want = args.frames.unwrap_or(cfg.sampler.crop_frames);
+    let mut failed = 0usize;
     crate::with_backend!(args.backend, f32, |be| {
         let seeds: Vec<u64> = reps.iter().map(|r| r.seed).collect();
         let init = crate::model::Model::init(&be, cfg.model, &seeds)?;
-        let model = load_best_model(&be, &cfg, &reps, &init)?;
+        let (model, has) = load_best_model(&be, &cfg, &state.best, &init)?;
+        let usable: Vec<usize> = chosen.iter().copied().filter(|&r| has[r]).collect();
+        for &r in chosen.iter().filter(|&&r| !has[r]) {
+            eprintln!(
+                "replica {r} (λ {}, seed {}): no weights (it stopped before its first validation), left out",
+                reps[r].lambda, reps[r].seed
+            );
+        }
+        if usable.is_empty() {
+            anyhow::bail!("{}: no chosen replica has best weights", args.run.display());
+        }
         for f in &args.files {
             let clip = match crate::audio::clip_features(f, &fcfg) {
                 Ok(c) => c,
                 Err(e) => {
-                    println!("{}: {e}", f.display());
+                    eprintln!("error: {}: {e}", f.display());
+                    failed += 1;
                     continue;
                 }
             };
@@ -73,6 +107,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 want
             };
             let off = (clip.frames - t) / 2;
+            let pad = padded_frames(&clip, &fcfg, off, t);
+            if pad > 0 {
+                eprintln!(
+                    "warning: {}: {:.2} s of audio, the window is {:.2} s: {:.0}% of it is zero padding{}",
+                    f.display(),
+                    clip.source_seconds,
+                    t as f64 * fcfg.hop_length as f64 / f64::from(fcfg.sample_rate),
+                    100.0 * pad as f64 / t as f64,
+                    if 2 * pad > t {
+                        ", so the answer is mostly about padding"
+                    } else {
+                        ""
+                    }
+                );
+            }
             // [T, 1, n_mels]: one batch row
             let x: Vec<_> = clip.features[off * n..(off + t) * n]
                 .iter()
@@ -88,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(|v| v.f64())
                 .collect();
             println!("{} ({t} frames from {off}):", f.display());
-            for &r in &chosen {
+            for &r in &usable {
                 let c = classes.len();
                 let p = softmax(&logits[r * c..(r + 1) * c]);
                 let best = (0..c).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
@@ -105,5 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     });
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} files could not be read (see the lines above)",
+            args.files.len()
+        );
+    }
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! `recaux prepare`: decode a dataset (FMA, class folders or a manifest) into a feature store
 //! (see `recaux::data::prepare`).
 
-use crate::audio::{CropMode, FeatureConfig, PadMode};
+use crate::audio::{CropMode, FeatureConfig, PadMode, Resampler};
 use crate::data::fma::Subset;
 use crate::data::prepare::{OnError, PrepareOptions, prepare};
 use crate::data::split::SplitMethod;
 use crate::data::{Dataset, fma, folders, manifest};
 use anyhow::{Context, bail};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How to split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +30,10 @@ pub struct FeatureArgs {
     /// Target sample rate, Hz.
     #[arg(long)]
     pub sample_rate: Option<u32>,
+    /// Resampler (librosa's res_type): kaiser_best (default, librosa 0.8's), kaiser_fast,
+    /// soxr_hq (librosa >= 0.10's).
+    #[arg(long, value_enum)]
+    pub resampler: Option<Resampler>,
     /// Clip length after crop / zero-pad, seconds.
     #[arg(long)]
     pub clip_seconds: Option<f64>,
@@ -94,25 +98,17 @@ pub struct Args {
     pub quiet: bool,
 }
 
-fn load_config(path: &Path) -> anyhow::Result<FeatureConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    // YAML is a superset of JSON: one parser reads both.
-    let v: serde_yaml::Value = serde_yaml::from_str(&text)
-        .with_context(|| format!("{}: not YAML/JSON", path.display()))?;
-    let v = match v.get("features") {
-        Some(f) => f.clone(),
-        None => v,
-    };
-    serde_yaml::from_value(v).with_context(|| format!("{}: feature config", path.display()))
-}
-
 fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
     let mut c = match &a.config {
-        Some(p) => load_config(p)?,
+        // YAML is a superset of JSON: one parser reads both
+        Some(p) => FeatureConfig::from_yaml_file(p)?,
         None => FeatureConfig::default(),
     };
     if let Some(x) = a.sample_rate {
         c.sample_rate = x;
+    }
+    if let Some(x) = a.resampler {
+        c.resampler = x;
     }
     if let Some(x) = a.clip_seconds {
         c.clip_seconds = x;
@@ -139,9 +135,7 @@ fn feature_config(a: &FeatureArgs) -> anyhow::Result<FeatureConfig> {
         Some("center") => c.crop = CropMode::Center,
         _ => {}
     }
-    if c.n_mels == 0 || c.hop_length == 0 || c.sample_rate == 0 || c.clip_seconds <= 0.0 {
-        bail!("feature config: n_mels, hop_length, sample_rate and clip_seconds must be > 0");
-    }
+    c.validate()?;
     Ok(c)
 }
 

@@ -3,6 +3,7 @@
 use super::backend_arg::BackendChoice;
 use crate::interop;
 use crate::safetensors_io::TensorFile;
+use anyhow::Context;
 use std::path::PathBuf;
 
 /// Arguments of `recaux step`.
@@ -34,9 +35,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let f32_only = args.dtype == "f32";
     let wf = TensorFile::open(&args.weights)?;
-    let (spec, weights) = interop::load_weights(&wf, f32_only)?;
+    let (spec, weights) =
+        interop::load_weights(&wf, f32_only).with_context(|| args.weights.display().to_string())?;
     let inf = TensorFile::open(&args.input)?;
-    let batch = interop::load_batch(&inf, &spec, f32_only)?;
+    let batch = interop::load_batch(&inf, &spec, f32_only)
+        .with_context(|| args.input.display().to_string())?;
     let (b, t) = (batch.b, batch.t);
     let loss = if f32_only {
         crate::with_backend!(args.backend, f32, |be| {

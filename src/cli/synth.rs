@@ -29,6 +29,29 @@ pub struct Args {
     pub seed: u64,
 }
 
+/// Check the sizes a synthetic dataset takes from flags against the limits
+/// ([`crate::limits::MAX_SYNTH_CLIPS`], [`crate::limits::SAMPLE_RATE_RANGE`]).
+pub fn check_limits(cfg: &SynthConfig) -> anyhow::Result<()> {
+    use crate::limits::{MAX_SYNTH_CLIPS, SAMPLE_RATE_RANGE, at_most};
+    at_most("--genres", cfg.genres, MAX_SYNTH_CLIPS)?;
+    at_most("--clips-per-genre", cfg.clips_per_genre, MAX_SYNTH_CLIPS)?;
+    at_most("--corrupt", cfg.corrupt, MAX_SYNTH_CLIPS)?;
+    let total = cfg.genres * cfg.clips_per_genre + cfg.corrupt;
+    at_most(
+        "--genres x --clips-per-genre + --corrupt",
+        total,
+        MAX_SYNTH_CLIPS,
+    )?;
+    let (lo, hi) = SAMPLE_RATE_RANGE;
+    if !(lo..=hi).contains(&cfg.sample_rate) {
+        anyhow::bail!(
+            "--sample-rate {} is outside {lo}..={hi} Hz",
+            cfg.sample_rate
+        );
+    }
+    Ok(())
+}
+
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let cfg = SynthConfig {
@@ -39,6 +62,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         corrupt: a.corrupt,
         seed: a.seed,
     };
+    check_limits(&cfg)?;
     let s = synth(&a.out, &cfg)?;
     let good = s.tracks.iter().filter(|t| t.corrupt.is_none()).count();
     let mut o = format!(

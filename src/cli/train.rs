@@ -5,10 +5,13 @@ use super::backend_arg::BackendChoice;
 use crate::data::Split;
 use crate::data::store::FeatureStore;
 use crate::train::checkpoint::Metrics;
+use crate::train::run_dir::{RunDir, Start};
+use crate::train::tensorboard::EventWriter;
 use crate::train::trainer::{Observer, Trainer};
 use crate::train::{TrainConfig, results};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `recaux train`.
 #[derive(clap::Args, Debug)]
@@ -16,9 +19,13 @@ pub struct Args {
     /// The run's YAML config.
     #[arg(long)]
     pub config: PathBuf,
-    /// Continue the run from its last checkpoint.
-    #[arg(long)]
+    /// Continue the run from its last checkpoint (only the settings the README lists may
+    /// change).
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Replace an existing run of the same name (its outputs are removed first).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Override `optim.epochs`.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -44,7 +51,8 @@ pub struct Args {
 
 /// The config with the command line's overrides applied and validated.
 pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
-    let mut cfg = TrainConfig::load(&args.config)?;
+    let p = &args.config;
+    let mut cfg = TrainConfig::load(p)?;
     if let Some(e) = args.epochs {
         cfg.optim.epochs = e;
     }
@@ -66,14 +74,15 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
     if let Some(b) = args.backend {
         cfg.backend = b.into();
     }
-    cfg.validate()?;
+    cfg.validate()
+        .with_context(|| format!("{} with the flags applied", p.display()))?;
     Ok(cfg)
 }
 
 /// Progress on stderr (a bar per epoch, a line per epoch) and TensorBoard scalars.
 struct Progress {
     bar: Option<ProgressBar>,
-    tb: Option<crate::train::tensorboard::EventWriter>,
+    tb: Option<EventWriter>,
 }
 
 impl Observer for Progress {
@@ -121,18 +130,50 @@ impl Observer for Progress {
 /// Run the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = resolve_config(&args)?;
-    run_config(&cfg, args.resume)
+    let start = match (args.resume, args.overwrite) {
+        (true, _) => Start::Resume,
+        (_, true) => Start::Overwrite,
+        _ => Start::New,
+    };
+    run_config(&cfg, start)
 }
 
-/// Train `cfg` (resuming when asked), test, print and write the results.
-pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
-    let store = FeatureStore::open(&cfg.store)?;
-    let run_dir = cfg.run_dir();
-    std::fs::create_dir_all(&run_dir)?;
-    std::fs::write(
-        run_dir.join("config.yaml"),
-        crate::train::config::to_yaml(cfg)?,
-    )?;
+/// Remove the run's TensorBoard event files and start one holding the checkpoint's rows: a
+/// resumed run has one event file that agrees with its checkpoint, however it was stopped.
+fn tensorboard_from(dir: &Path, rows: &[Metrics]) -> anyhow::Result<EventWriter> {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("tfevents"))
+            {
+                std::fs::remove_file(&p).with_context(|| p.display().to_string())?;
+            }
+        }
+    }
+    let mut w = EventWriter::create(dir)?;
+    let epochs: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.epoch).collect();
+    for e in epochs {
+        let of_e: Vec<Metrics> = rows.iter().filter(|r| r.epoch == e).cloned().collect();
+        crate::train::report::tensorboard_epoch(&mut w, &of_e)?;
+    }
+    Ok(w)
+}
+
+/// Train `cfg` (see [`Start`]), test, print and write the results. The run folder is locked
+/// for the whole command.
+pub fn run_config(cfg: &TrainConfig, start: Start) -> anyhow::Result<()> {
+    let run = RunDir::open(cfg, start)?;
+    let run_dir = run.path().to_path_buf();
+    let resume = start == Start::Resume && run.has_checkpoint;
+    if start == Start::Resume && !run.has_checkpoint {
+        eprintln!(
+            "{}: no checkpoint yet (stopped during its first epoch): starting from epoch 0",
+            run_dir.display()
+        );
+    }
+    let store = FeatureStore::open(&cfg.store).context("`store`")?;
     let reps = cfg.replicas();
     eprintln!(
         "run {}: {} replicas (λ {:?} x seeds {:?}), {} train / {} validation / {} test clips, up to {} epochs",
@@ -147,31 +188,42 @@ pub fn run_config(cfg: &TrainConfig, resume: bool) -> anyhow::Result<()> {
     );
     let rows = crate::with_backend!(BackendChoice::from(cfg.backend), f32, |be| {
         let mut tr = Trainer::new(&be, cfg, &store, resume)?;
+        // written once the resume checks passed: it then only differs in what may change
+        let cp = run_dir.join("config.yaml");
+        crate::safetensors_io::write_atomic(&cp, crate::train::config::to_yaml(cfg)?.as_bytes())?;
         if resume {
             eprintln!(
                 "resuming at epoch {} (step {})",
                 tr.state.epoch, tr.state.step
             );
         }
-        let tb = crate::train::tensorboard::EventWriter::create(&run_dir.join("tensorboard"))?;
+        let tb = tensorboard_from(&run_dir.join("tensorboard"), &tr.state.metrics)?;
         tr.run(&mut Progress {
             bar: None,
             tb: Some(tb),
         })?;
-        let test = tr.evaluate_best(Split::Test)?;
+        let (test, has) = tr.evaluate_best(Split::Test)?;
         (
-            results::rows(&tr.replicas, &tr.state.best, &tr.state.stop_reason, &test),
+            results::rows(
+                &tr.replicas,
+                &tr.state.best,
+                &tr.state.stop_reason,
+                &test,
+                &has,
+            ),
             test.n,
             tr.state.metrics.clone(),
         )
     });
     let (rows, n_test, metrics) = rows;
-    let md = results::markdown(&rows, n_test);
+    let md = results::markdown(&rows, Split::Test, n_test);
     println!("{md}");
-    std::fs::write(run_dir.join("results.md"), &md)?;
-    std::fs::write(
-        run_dir.join("results.json"),
-        serde_json::to_string_pretty(&rows)?,
+    let write =
+        |name: &str, body: &[u8]| crate::safetensors_io::write_atomic(&run_dir.join(name), body);
+    write("results.md", md.as_bytes())?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(&rows)?.as_bytes(),
     )?;
     let pngs = crate::train::report::plots(&run_dir.join("plots"), &metrics, &rows)?;
     println!(

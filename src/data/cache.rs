@@ -3,12 +3,15 @@
 //!
 //! `config.json` records the feature config hash the cached clips were made with; a different
 //! hash empties the cache (prepare says so). Each clip is one file named by the FNV-1a 64 of
-//! its source path, holding the path, the source file's size and modification time (a changed
-//! source file is recomputed), the clip's shape and flags, and its f16 features:
+//! its source path, holding the path, the source file's size and content hash (XXH64 of its
+//! bytes: a source whose content changed is recomputed, whatever its size and modification
+//! time), the clip's shape and flags, and its f16 features:
 //! ```text
-//! "RXCLIP01", path length u32, path bytes, source size u64, source mtime ns u64,
+//! "RXCLIP02", path length u32, path bytes, source size u64, source XXH64 u64,
 //! frames u32, n_mels u32, padded u8, source seconds f64, [frames * n_mels] f16
 //! ```
+//! Files of the older format (`RXCLIP01`, keyed by modification time) are not trusted: their
+//! clips are recomputed.
 //! Files are written to a temporary name and renamed, so an interrupted run leaves no half
 //! clip. Failures are not cached: a bad file is tried again on the next run.
 
@@ -18,7 +21,7 @@ use half::f16;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"RXCLIP01";
+const MAGIC: &[u8; 8] = b"RXCLIP02";
 
 /// What the cache held when opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,28 +34,23 @@ pub(crate) enum CacheState {
     Changed(Option<u64>),
 }
 
-/// A source file's identity: size and modification time (ns since the epoch, 0 if unknown).
+/// A source file's identity: its size and the XXH64 of its content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SourceStamp {
     pub size: u64,
-    pub mtime_ns: u64,
+    pub xxh64: u64,
 }
 
 impl SourceStamp {
+    /// The stamp of a regular file (`None` for anything else or an unreadable file).
     pub fn of(path: &Path) -> Option<SourceStamp> {
         let m = std::fs::metadata(path).ok()?;
         if !m.is_file() {
             return None;
         }
-        let mtime_ns = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
         Some(SourceStamp {
             size: m.len(),
-            mtime_ns,
+            xxh64: super::hash::file_xxh64(path).ok()?,
         })
     }
 }
@@ -84,6 +82,15 @@ impl Cache {
     pub fn open(store: &Path, config_json: &str, hash: u64) -> Result<(Cache, CacheState)> {
         let dir = cache_dir(store);
         let cfg_path = dir.join("config.json");
+        let foreign = dir.is_dir()
+            && !cfg_path.is_file()
+            && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+        if foreign {
+            return Err(Error::Data(format!(
+                "{}: a folder that is not a prepare cache (no config.json); refusing to empty it",
+                dir.display()
+            )));
+        }
         let state = if !dir.exists() {
             CacheState::New
         } else {
@@ -150,8 +157,8 @@ impl Cache {
         r.read_exact(&mut u8b).ok()?;
         let size = u64::from_le_bytes(u8b);
         r.read_exact(&mut u8b).ok()?;
-        let mtime_ns = u64::from_le_bytes(u8b);
-        if (SourceStamp { size, mtime_ns }) != stamp {
+        let xxh64 = u64::from_le_bytes(u8b);
+        if (SourceStamp { size, xxh64 }) != stamp {
             return None;
         }
         r.read_exact(&mut u4).ok()?;
@@ -220,7 +227,7 @@ impl Cache {
         buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
         buf.extend_from_slice(p);
         buf.extend_from_slice(&stamp.size.to_le_bytes());
-        buf.extend_from_slice(&stamp.mtime_ns.to_le_bytes());
+        buf.extend_from_slice(&stamp.xxh64.to_le_bytes());
         buf.extend_from_slice(&(m.frames as u32).to_le_bytes());
         buf.extend_from_slice(&(m.n_mels as u32).to_le_bytes());
         buf.push(m.padded as u8);

@@ -3,7 +3,8 @@
 //! Every draw is `philox4x32_10([index, stream, a, b], seed_key(seed))`: a pure function of the
 //! seed, a stream id (counter word 1, bit 30 set so data streams never meet dropout's small
 //! tensor ids or init's bit 31) and up to three counters. Nothing carries state between calls,
-//! so a batch, a split or a synthetic clip can be recomputed alone.
+//! so a batch, a split or a synthetic clip can be recomputed alone. Where a sequence of draws
+//! is natural (synthesis), the same stream is a `rand` generator: [`crate::rng::Philox`].
 
 use crate::rng::{philox4x32_10, seed_key};
 
@@ -44,73 +45,6 @@ pub fn shuffle<T>(v: &mut [T], seed: u64, stream: u32, a: u32, b: u32) {
     }
 }
 
-/// A sequential stream of draws: counter `[n, stream, a, b]` for n = 0, 1, 2, ...; each Philox
-/// call yields two 64-bit words. Used where a generator is natural (synthesis); the sequence
-/// is fixed by (seed, stream, a, b).
-#[derive(Clone, Debug)]
-pub struct Stream {
-    key: [u32; 2],
-    stream: u32,
-    a: u32,
-    b: u32,
-    n: u32,
-    buf: [u64; 2],
-    pos: usize,
-}
-
-impl Stream {
-    /// A new stream.
-    pub fn new(seed: u64, stream: u32, a: u32, b: u32) -> Stream {
-        Stream {
-            key: seed_key(seed),
-            stream,
-            a,
-            b,
-            n: 0,
-            buf: [0; 2],
-            pos: 2,
-        }
-    }
-
-    /// The next 64-bit word.
-    pub fn next_u64(&mut self) -> u64 {
-        if self.pos == 2 {
-            let w = philox4x32_10([self.n, self.stream, self.a, self.b], self.key);
-            self.n = self.n.wrapping_add(1);
-            self.buf = [
-                (w[0] as u64) | ((w[1] as u64) << 32),
-                (w[2] as u64) | ((w[3] as u64) << 32),
-            ];
-            self.pos = 0;
-        }
-        let x = self.buf[self.pos];
-        self.pos += 1;
-        x
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        unit(self.next_u64())
-    }
-
-    /// Uniform in `[lo, hi)`.
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    /// Uniform integer in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        below(self.next_u64(), n)
-    }
-
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit(); // (0, 1]
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,17 +79,5 @@ mod tests {
         for c in counts {
             assert!((c as i64 - 10_000).abs() < 560, "{counts:?}");
         }
-    }
-
-    #[test]
-    fn stream_normal_has_unit_variance() {
-        let mut s = Stream::new(5, STREAM_SYNTH_CLIP, 0, 0);
-        let n = 50_000;
-        let v: Vec<f64> = (0..n).map(|_| s.normal()).collect();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
-        // sd of the mean ~ 0.0045, of the variance ~ 0.0063; 5 sd
-        assert!(mean.abs() < 0.023, "{mean}");
-        assert!((var - 1.0).abs() < 0.032, "{var}");
     }
 }

@@ -3,7 +3,7 @@
 //! Flow: every item is decoded on the rayon pool (`RAYON_NUM_THREADS` is respected) through an
 //! injectable extractor (the CLI passes [`crate::audio::clip_features`]; tests pass fakes), its
 //! features rounded to f16 and written to the per-clip cache beside the store; clips already in
-//! the cache (same config hash, same source size and mtime) are not decoded again. Then the
+//! the cache (same config hash, same source size and content hash) are not decoded again. Then the
 //! split is drawn over the clips that have features, and the store is written by streaming the
 //! cached clips into one file. A bad file never stops the run: it is reported with its reason
 //! and left out (`OnError::Skip`, the default) or stored as zeros, flagged, when asked
@@ -117,15 +117,7 @@ fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) 
         });
     }
     let t0 = Instant::now();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract(path, cfg)))
-        .unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(ClipError::Decode(format!("decoder panicked: {msg}")))
-        })
+    let res = crate::audio::decode::catch_decoder_panic(|| extract(path, cfg))
         .and_then(|c| check_clip(&c, cfg).map(|()| c));
     let clip = match res {
         Ok(c) => c,
@@ -148,8 +140,201 @@ fn process(path: &Path, cfg: &FeatureConfig, cache: &Cache, extract: Extractor) 
     })
 }
 
+/// Refuse an `out` that is something else than a store (a store is replaced; any other file
+/// or folder is not), and a cache folder beside it that is not a prepare cache.
+fn check_out(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        return Err(Error::Data(format!(
+            "--out {}: a folder, not a feature store file",
+            out.display()
+        )));
+    }
+    if out.exists() && !super::store::is_store_file(out) {
+        return Err(Error::Data(format!(
+            "--out {}: exists and is not a recaux feature store; refusing to replace it \
+             (choose another path, or remove it yourself)",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The decode phase's results: one outcome per dataset item, and its wall time.
+struct Decoded {
+    outcomes: Vec<Outcome>,
+    secs: f64,
+}
+
+/// Decode (or take from the cache) every item on the rayon pool, with a progress bar.
+fn decode_all(
+    ds: &Dataset,
+    cfg: &FeatureConfig,
+    cache: &Cache,
+    extract: Extractor,
+    progress: bool,
+) -> Result<Decoded> {
+    let pb = if progress {
+        indicatif::ProgressBar::new(ds.items.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} decoding [{bar:40}] {pos}/{len} clips, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let t0 = Instant::now();
+    let outcomes: Vec<Outcome> = ds
+        .items
+        .par_iter()
+        .map(|it| {
+            let o = process(&it.path, cfg, cache, extract);
+            pb.inc(1);
+            o
+        })
+        .collect::<Result<_>>()?;
+    pb.finish_and_clear();
+    Ok(Decoded {
+        outcomes,
+        secs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// What goes into the store, in dataset order, and what was left out.
+#[derive(Default)]
+struct Collected<'a> {
+    /// (dataset index, frames, flags) per stored clip.
+    entries: Vec<(usize, usize, u8)>,
+    /// Per stored clip: its cache key and stamp, or `None` for zeros.
+    stored: Vec<Option<(&'a Path, SourceStamp)>>,
+    skipped: Vec<SkippedClip>,
+    ok: usize,
+    padded: usize,
+    reused: usize,
+    computed: usize,
+    /// Decode time of the computed clips, summed over threads, seconds.
+    secs: f64,
+}
+
+/// Sort the outcomes into stored clips (zeros for failures with `OnError::Zeros`) and
+/// skipped ones.
+fn collect<'a>(
+    ds: &Dataset,
+    outcomes: &'a [Outcome],
+    on_error: OnError,
+    zero_frames: usize,
+) -> Collected<'a> {
+    let mut c = Collected::default();
+    for (i, (it, o)) in ds.items.iter().zip(outcomes).enumerate() {
+        match o {
+            Outcome::Ok {
+                meta,
+                key,
+                stamp,
+                reused,
+                secs,
+            } => {
+                c.ok += 1;
+                c.padded += meta.padded as usize;
+                if *reused {
+                    c.reused += 1;
+                } else {
+                    c.computed += 1;
+                    c.secs += secs;
+                }
+                c.entries
+                    .push((i, meta.frames, if meta.padded { FLAG_PADDED } else { 0 }));
+                c.stored.push(Some((key.as_path(), *stamp)));
+            }
+            Outcome::Failed(e) => {
+                let (why, detail) = reason(e);
+                c.skipped.push(SkippedClip {
+                    track_id: it.track_id,
+                    name: it.name.clone(),
+                    path: it.path.display().to_string(),
+                    reason: why.to_string(),
+                    detail,
+                });
+                if on_error == OnError::Zeros {
+                    c.entries.push((i, zero_frames, FLAG_ZEROED));
+                    c.stored.push(None);
+                }
+            }
+        }
+    }
+    c
+}
+
+/// The split of each collected clip, and the clips per class.
+fn split_clips(
+    ds: &Dataset,
+    method: &super::split::SplitMethod,
+    c: &Collected,
+) -> Result<(Vec<super::Split>, Vec<usize>)> {
+    let labels: Vec<u32> = c.entries.iter().map(|e| ds.items[e.0].label).collect();
+    let official: Vec<_> = c.entries.iter().map(|e| ds.items[e.0].official).collect();
+    let splits = if c.entries.is_empty() {
+        Vec::new()
+    } else {
+        assign(method, &labels, ds.classes.len(), &official)?
+    };
+    let mut class_counts = vec![0usize; ds.classes.len()];
+    for &l in &labels {
+        class_counts[l as usize] += 1;
+    }
+    Ok((splits, class_counts))
+}
+
+/// Stream the collected clips (from the cache, or zeros) into the store file at `out`.
+#[allow(clippy::too_many_arguments)]
+fn write_collected(
+    out: &Path,
+    ds: &Dataset,
+    cfg: &FeatureConfig,
+    hash: u64,
+    opts: &PrepareOptions,
+    c: &Collected,
+    splits: &[super::Split],
+    cache: &Cache,
+) -> Result<()> {
+    let zero_frames = expected_frames(cfg);
+    let header = StoreHeader {
+        n_mels: cfg.n_mels,
+        class_names: ds.classes.clone(),
+        feature_config: cfg.clone(),
+        config_hash: format!("{hash:016x}"),
+        split: opts.split.clone(),
+        source: opts.source.clone(),
+        names: c
+            .entries
+            .iter()
+            .map(|e| ds.items[e.0].name.clone())
+            .collect(),
+        created_by: format!("recaux {}", env!("CARGO_PKG_VERSION")),
+    };
+    let clips: Vec<ClipEntry> = c
+        .entries
+        .iter()
+        .zip(splits)
+        .map(|(e, &s)| ClipEntry {
+            track_id: ds.items[e.0].track_id,
+            frames: e.1,
+            label: ds.items[e.0].label,
+            split: s,
+            flags: e.2,
+        })
+        .collect();
+    write_store(out, &header, &clips, |k| match c.stored[k] {
+        Some((key, stamp)) => cache.features(key, stamp),
+        None => Ok(vec![f16::ZERO; zero_frames * cfg.n_mels]),
+    })
+}
+
 /// Decodes `ds` into a store at `out`, writes `<out>.report.json`, and returns the report.
-/// Fails (after writing the report) if no clip could be stored.
+/// Fails (after writing the report) if no clip could be stored. `out` must be absent or a
+/// feature store (which is replaced).
 pub fn prepare(
     ds: &Dataset,
     cfg: &FeatureConfig,
@@ -158,6 +343,7 @@ pub fn prepare(
     extract: Extractor,
 ) -> Result<PrepareReport> {
     let t_start = Instant::now();
+    check_out(out)?;
     let json = canonical_json(cfg)?;
     let hash = config_hash(cfg)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -173,144 +359,40 @@ pub fn prepare(
             "prepare: feature config changed (hash {old} -> {hash:016x}): recomputing all clips"
         );
     }
-
-    let pb = if opts.progress {
-        indicatif::ProgressBar::new(ds.items.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} decoding [{bar:40}] {pos}/{len} clips, {per_sec}, eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let t_decode = Instant::now();
-    let outcomes: Vec<Outcome> = ds
-        .items
-        .par_iter()
-        .map(|it| {
-            let o = process(&it.path, cfg, &cache, extract);
-            pb.inc(1);
-            o
-        })
-        .collect::<Result<_>>()?;
-    pb.finish_and_clear();
-    let decode_secs = t_decode.elapsed().as_secs_f64();
-
-    // The clips that go into the store, in dataset order.
-    let zero_frames = expected_frames(cfg);
-    let mut entries = Vec::new();
-    // per stored clip: Some((cache key, stamp)) for a cached clip, None for zeros
-    let mut stored: Vec<Option<(&Path, SourceStamp)>> = Vec::new();
-    let mut skipped = Vec::new();
-    let (mut ok, mut padded, mut reused, mut computed, mut secs) = (0, 0, 0, 0, 0.0);
-    for (i, (it, o)) in ds.items.iter().zip(&outcomes).enumerate() {
-        match o {
-            Outcome::Ok {
-                meta,
-                key,
-                stamp,
-                reused: r,
-                secs: s,
-            } => {
-                ok += 1;
-                padded += meta.padded as usize;
-                if *r {
-                    reused += 1;
-                } else {
-                    computed += 1;
-                    secs += s;
-                }
-                entries.push((i, meta.frames, if meta.padded { FLAG_PADDED } else { 0 }));
-                stored.push(Some((key.as_path(), *stamp)));
-            }
-            Outcome::Failed(e) => {
-                let (why, detail) = reason(e);
-                skipped.push(SkippedClip {
-                    track_id: it.track_id,
-                    name: it.name.clone(),
-                    path: it.path.display().to_string(),
-                    reason: why.to_string(),
-                    detail,
-                });
-                if opts.on_error == OnError::Zeros {
-                    entries.push((i, zero_frames, FLAG_ZEROED));
-                    stored.push(None);
-                }
-            }
+    let decoded = decode_all(ds, cfg, &cache, extract, opts.progress)?;
+    let c = collect(ds, &decoded.outcomes, opts.on_error, expected_frames(cfg));
+    let (splits, class_counts) = split_clips(ds, &opts.split, &c)?;
+    if !c.entries.is_empty() {
+        write_collected(out, ds, cfg, hash, opts, &c, &splits, &cache)?;
+    }
+    let per_clip = |secs: f64| {
+        if c.computed > 0 {
+            1e3 * secs / c.computed as f64
+        } else {
+            0.0
         }
-    }
-    let labels: Vec<u32> = entries.iter().map(|e| ds.items[e.0].label).collect();
-    let official: Vec<_> = entries.iter().map(|e| ds.items[e.0].official).collect();
-    let splits = if entries.is_empty() {
-        Vec::new()
-    } else {
-        assign(&opts.split, &labels, ds.classes.len(), &official)?
     };
-    let mut class_counts = vec![0usize; ds.classes.len()];
-    for &l in &labels {
-        class_counts[l as usize] += 1;
-    }
-
-    if !entries.is_empty() {
-        let header = StoreHeader {
-            n_mels: cfg.n_mels,
-            class_names: ds.classes.clone(),
-            feature_config: cfg.clone(),
-            config_hash: format!("{hash:016x}"),
-            split: opts.split.clone(),
-            source: opts.source.clone(),
-            names: entries.iter().map(|e| ds.items[e.0].name.clone()).collect(),
-            created_by: format!("recaux {}", env!("CARGO_PKG_VERSION")),
-        };
-        let clips: Vec<ClipEntry> = entries
-            .iter()
-            .zip(&splits)
-            .map(|(e, &s)| ClipEntry {
-                track_id: ds.items[e.0].track_id,
-                frames: e.1,
-                label: ds.items[e.0].label,
-                split: s,
-                flags: e.2,
-            })
-            .collect();
-        write_store(out, &header, &clips, |k| match stored[k] {
-            Some((key, stamp)) => cache.features(key, stamp),
-            None => Ok(vec![f16::ZERO; zero_frames * cfg.n_mels]),
-        })?;
-    }
-
     let report = PrepareReport {
         source: opts.source.clone(),
         store: out.display().to_string(),
         config_hash: format!("{hash:016x}"),
         config_changed,
         clips_total: ds.items.len(),
-        clips_ok: ok,
-        clips_padded: padded,
-        clips_skipped: skipped.len(),
+        clips_ok: c.ok,
+        clips_padded: c.padded,
+        clips_skipped: c.skipped.len(),
         on_error: match opts.on_error {
             OnError::Skip => "skip",
             OnError::Zeros => "zeros",
         }
         .into(),
-        skipped,
-        clips_reused: reused,
-        clips_computed: computed,
-        clips_stored: entries.len(),
+        skipped: c.skipped.clone(),
+        clips_reused: c.reused,
+        clips_computed: c.computed,
+        clips_stored: c.entries.len(),
         seconds_total: t_start.elapsed().as_secs_f64(),
-        ms_per_clip_thread: if computed > 0 {
-            1e3 * secs / computed as f64
-        } else {
-            0.0
-        },
-        ms_per_clip_wall: if computed > 0 {
-            1e3 * decode_secs / computed as f64
-        } else {
-            0.0
-        },
+        ms_per_clip_thread: per_clip(c.secs),
+        ms_per_clip_wall: per_clip(decoded.secs),
         threads: rayon::current_num_threads(),
         classes: ds.classes.clone(),
         class_counts,
@@ -318,18 +400,23 @@ pub fn prepare(
         split: opts.split.describe(),
         notes: ds.notes.clone(),
     };
-    let rpath = beside(out, ".report.json");
-    let body = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::Data(format!("report to JSON: {e}")))?;
-    std::fs::write(&rpath, body + "\n").map_err(|e| Error::io(&rpath, e))?;
-    if entries.is_empty() {
+    write_report(out, &report)?;
+    if c.entries.is_empty() {
         // An older store at `out` would no longer match this dataset.
         let _ = std::fs::remove_file(out);
         return Err(Error::Data(format!(
             "no clip of {} could be decoded; see {}",
             ds.items.len(),
-            rpath.display()
+            beside(out, ".report.json").display()
         )));
     }
     Ok(report)
+}
+
+/// Write `<out>.report.json`.
+fn write_report(out: &Path, report: &PrepareReport) -> Result<()> {
+    let rpath = beside(out, ".report.json");
+    let body = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::Data(format!("report to JSON: {e}")))?;
+    std::fs::write(&rpath, body + "\n").map_err(|e| Error::io(&rpath, e))
 }

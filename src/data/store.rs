@@ -88,6 +88,16 @@ pub struct ClipEntry {
     pub flags: u8,
 }
 
+/// Whether `path` is a file that starts like a feature store (its magic bytes).
+pub fn is_store_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == MAGIC
+}
+
 /// Writes a store to `path` (via `<path>.tmp` and a rename). `features(i)` returns clip `i`'s
 /// `[frames_i, n_mels]` features; it is called once per clip, in order, so the features never
 /// need to be in memory all at once.
@@ -222,6 +232,9 @@ impl FeatureStore {
         }
         let bad = |m: String| Error::Format(format!("{}: {m}", path.display()));
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(bad("a directory, not a feature store file".into()));
+        }
         // SAFETY: the mapping is read-only. recaux never writes a store in place (it writes a
         // new file and renames it), so the mapped inode does not change under us; another
         // program truncating the file would be outside this contract.
@@ -256,8 +269,17 @@ impl FeatureStore {
         if !fits {
             return Err(bad("truncated or inconsistent layout".into()));
         }
-        let header: StoreHeader = serde_json::from_slice(&b[PREAMBLE..PREAMBLE + hlen])
+        let raw: serde_json::Value = serde_json::from_slice(&b[PREAMBLE..PREAMBLE + hlen])
             .map_err(|e| bad(format!("header: {e}")))?;
+        // Stores made before the resampler was a setting used a resampler recaux no longer has
+        // (rubato's FFT); their header lacks the field, which would read as the default.
+        if raw["feature_config"].get("resampler").is_none() {
+            return Err(bad(
+                "made before the feature settings recorded the resampler: prepare it again".into(),
+            ));
+        }
+        let header: StoreHeader =
+            serde_json::from_value(raw).map_err(|e| bad(format!("header: {e}")))?;
         // Copied out of the map (32 bytes a clip) so no alignment assumption is needed.
         let records: Vec<ClipRecord> = b[table_off..table_off + n * rec]
             .chunks_exact(rec)
@@ -318,6 +340,13 @@ impl FeatureStore {
     /// The feature config hash ([`super::hash::config_hash`]).
     pub fn config_hash(&self) -> u64 {
         self.config_hash
+    }
+
+    /// The store's identity: XXH64 of the whole file's bytes ([`super::hash::xxh64`]). Two
+    /// stores with the same hash hold the same clips, labels, splits and features. Reads the
+    /// whole file (several GB/s once it is in the page cache).
+    pub fn content_hash(&self) -> u64 {
+        super::hash::xxh64(&self.map)
     }
 
     /// The whole header (feature config, split method, source, clip names).

@@ -13,23 +13,29 @@
 //! tempo or a timbre but rarely everything. Each clip perturbs its genre's parameters (pitch
 //! ±3 semitones, tempo ±10 %, cutoff, roll-off, noise, decay, pattern flips), so clips of a
 //! genre differ and a small model can still overfit them. How hard: on 8 genres x 12 clips x
-//! 10 s (seed 0), leave-one-out 1-NN on the clip-mean spectrum (32 log bands) gets 0.81 and a
-//! nearest centroid 0.76 (chance 0.125; `tests/data_synth.rs`, `mean_spectrum_baseline`):
-//! static timbre alone does not solve it, rhythm and per-clip variation matter. Notes use one wavetable per clip
+//! 10 s (seed 0), leave-one-out 1-NN on the clip-mean spectrum (32 log bands) and a nearest
+//! centroid get well above chance (0.125) but far from 1 (`cargo bench --bench synth` prints
+//! both; benches/synth.rs has the figures): static timbre alone does not solve it, rhythm and
+//! per-clip variation matter. Notes use one wavetable per clip
 //! (harmonics are not band-limited per note; a little aliasing at high pitches is accepted).
 //!
 //! **Broken files** (`corrupt`): extra tracks listed in tracks.csv like any other, cycling
 //! through an empty `.wav`, a `.wav` truncated inside its header, an ID3-only `.mp3` (like
 //! FMA's 099134) and a `.wav` holding text.
 //!
-//! Everything is a pure function of the seed (streams `STREAM_SYNTH_*`), computed in parallel.
+//! Everything is a pure function of the seed (streams `STREAM_SYNTH_*`), computed in parallel:
+//! each genre and each clip draws from its own [`Philox`] stream, through `rand_distr`'s
+//! uniform and normal distributions.
 
 use super::Split;
-use super::draw::{STREAM_SYNTH_CLIP, STREAM_SYNTH_GENRE, STREAM_SYNTH_META, Stream, shuffle};
+use super::draw::{STREAM_SYNTH_CLIP, STREAM_SYNTH_GENRE, STREAM_SYNTH_META, shuffle};
 use super::fma::track_base;
 use super::split::{SplitMethod, assign};
 use super::wav::wav_bytes;
 use crate::error::{Error, Result};
+use crate::rng::Philox;
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal, Uniform};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
@@ -231,41 +237,51 @@ const SCALES: [&[i32]; 4] = [
     &[0, 1, 3, 5, 6, 8, 10], // locrian-ish
 ];
 
+/// Uniform in [lo, hi) (lo < hi: the constants of this file).
+fn range(r: &mut Philox, lo: f64, hi: f64) -> f64 {
+    Uniform::new(lo, hi).map_or(lo, |u| u.sample(r))
+}
+
+/// Standard normal.
+fn normal(r: &mut Philox) -> f64 {
+    StandardNormal.sample(r)
+}
+
 fn genre_sound(seed: u64, g: usize) -> GenreSound {
-    let mut r = Stream::new(seed, STREAM_SYNTH_GENRE, g as u32, 0);
-    let density = r.range(0.15, 0.7);
+    let mut r = Philox::new(seed, STREAM_SYNTH_GENRE, g as u32, 0);
+    let density = range(&mut r, 0.15, 0.7);
     let mut pattern = 0u16;
     for s in 0..16 {
         // downbeats are likelier
         let p = if s % 4 == 0 { density + 0.3 } else { density };
-        if r.unit() < p {
+        if r.random_bool(p.clamp(0.0, 1.0)) {
             pattern |= 1 << s;
         }
     }
     GenreSound {
-        pitch: r.range(42.0, 74.0),
-        spread: r.range(3.0, 14.0),
-        scale: SCALES[r.below(SCALES.len() as u64) as usize],
-        n_harm: 1 + r.below(10) as usize,
-        rolloff: r.range(0.6, 2.5),
-        even: r.range(0.0, 1.0),
-        cutoff: r.range(900.0, 7000.0),
-        tempo: r.range(70.0, 170.0),
+        pitch: range(&mut r, 42.0, 74.0),
+        spread: range(&mut r, 3.0, 14.0),
+        scale: SCALES[r.random_range(0..SCALES.len() as u64) as usize],
+        n_harm: 1 + r.random_range(0..10) as usize,
+        rolloff: range(&mut r, 0.6, 2.5),
+        even: range(&mut r, 0.0, 1.0),
+        cutoff: range(&mut r, 900.0, 7000.0),
+        tempo: range(&mut r, 70.0, 170.0),
         density,
         pattern: pattern.max(1),
-        decay: r.range(0.06, 0.7),
-        kick: if r.unit() < 0.6 {
-            r.range(0.2, 0.9)
+        decay: range(&mut r, 0.06, 0.7),
+        kick: if r.random_bool(0.6) {
+            range(&mut r, 0.2, 0.9)
         } else {
             0.0
         },
-        hat: if r.unit() < 0.5 {
-            r.range(0.05, 0.4)
+        hat: if r.random_bool(0.5) {
+            range(&mut r, 0.05, 0.4)
         } else {
             0.0
         },
-        noise: r.range(0.0, 0.25),
-        noise_color: r.range(0.0, 0.95),
+        noise: range(&mut r, 0.0, 0.25),
+        noise_color: range(&mut r, 0.0, 0.95),
     }
 }
 
@@ -273,20 +289,20 @@ const TABLE: usize = 2048;
 
 /// One clip's samples, `[round(seconds * sample_rate)]` in [-1, 1].
 fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) -> Vec<f32> {
-    let mut r = Stream::new(seed, STREAM_SYNTH_CLIP, clip_key, 0);
+    let mut r = Philox::new(seed, STREAM_SYNTH_CLIP, clip_key, 0);
     let srf = sr as f64;
     let n = (seconds * srf).round() as usize;
     // per-clip variation
-    let pitch = g.pitch + 3.0 * r.normal();
-    let tempo = g.tempo * r.range(0.9, 1.1);
-    let cutoff = (g.cutoff * (0.25 * r.normal()).exp()).clamp(300.0, 0.45 * srf);
-    let rolloff = (g.rolloff + 0.3 * r.normal()).max(0.3);
-    let noise = (g.noise * (0.3 * r.normal()).exp()).min(0.4);
-    let decay = (g.decay * (0.3 * r.normal()).exp()).clamp(0.03, 1.5);
+    let pitch = g.pitch + 3.0 * normal(&mut r);
+    let tempo = g.tempo * range(&mut r, 0.9, 1.1);
+    let cutoff = (g.cutoff * (0.25 * normal(&mut r)).exp()).clamp(300.0, 0.45 * srf);
+    let rolloff = (g.rolloff + 0.3 * normal(&mut r)).max(0.3);
+    let noise = (g.noise * (0.3 * normal(&mut r)).exp()).min(0.4);
+    let decay = (g.decay * (0.3 * normal(&mut r)).exp()).clamp(0.03, 1.5);
     let mut pattern = g.pattern;
     for _ in 0..2 {
-        if r.unit() < 0.5 {
-            pattern ^= 1 << r.below(16);
+        if r.random_bool(0.5) {
+            pattern ^= 1 << r.random_range(0..16);
         }
     }
     let keep = (0.75 + 0.5 * (g.density - 0.15)).min(0.98);
@@ -296,7 +312,7 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
         .map(|k| (k as f64).powf(-rolloff) * if k % 2 == 0 { g.even } else { 1.0 })
         .collect();
     amps[0] = 1.0;
-    let phases: Vec<f64> = (0..g.n_harm).map(|_| r.range(0.0, TAU)).collect();
+    let phases: Vec<f64> = (0..g.n_harm).map(|_| range(&mut r, 0.0, TAU)).collect();
     for (i, t) in table.iter_mut().enumerate().take(TABLE) {
         let x = TAU * i as f64 / TABLE as f64;
         *t = amps
@@ -322,15 +338,15 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
         if start >= n {
             break;
         }
-        if pattern & (1 << (s % 16)) != 0 && r.unit() < keep {
-            let deg = ((r.normal() * g.spread / 2.0).round() as i32).clamp(-24, 24);
+        if pattern & (1 << (s % 16)) != 0 && r.random_bool(keep.clamp(0.0, 1.0)) {
+            let deg = ((normal(&mut r) * g.spread / 2.0).round() as i32).clamp(-24, 24);
             let octave = deg.div_euclid(g.scale.len() as i32);
             let idx = deg.rem_euclid(g.scale.len() as i32) as usize;
             let midi = (pitch + (12 * octave + g.scale[idx]) as f64).clamp(28.0, 90.0);
             let freq = 440.0 * 2f64.powf((midi - 69.0) / 12.0);
-            let vel = r.range(0.5, 1.0) as f32;
+            let vel = range(&mut r, 0.5, 1.0) as f32;
             let inc = freq / srf * TABLE as f64;
-            let mut ph = r.range(0.0, TABLE as f64);
+            let mut ph = range(&mut r, 0.0, TABLE as f64);
             let k_dec = (-1.0 / (decay * srf)).exp() as f32;
             let mut env = vel;
             let end = (start + note_len).min(n);
@@ -352,7 +368,7 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
             }
         }
         // percussion on beats (kick) and off-beat eighths (hat)
-        if s % 4 == 0 && g.kick > 0.0 && r.unit() < 0.85 {
+        if s % 4 == 0 && g.kick > 0.0 && r.random_bool(0.85) {
             let len = ((0.12 * srf) as usize).min(n - start);
             let mut ph = 0.0f64;
             for j in 0..len {
@@ -366,7 +382,7 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
             let len = ((0.05 * srf) as usize).min(n - start);
             let mut prev = 0.0;
             for j in 0..len {
-                let w = r.range(-1.0, 1.0);
+                let w = range(&mut r, -1.0, 1.0);
                 let hp = w - prev; // crude high-pass: a hat is bright
                 prev = w;
                 tonal[start + j] += (g.hat * hp * (-(j as f64) / (0.012 * srf)).exp()) as f32;
@@ -386,18 +402,16 @@ fn render_clip(seed: u64, g: &GenreSound, clip_key: u32, seconds: f64, sr: u32) 
     let c = g.noise_color as f32;
     let mut y = 0f32;
     let norm = ((1.0 - c * c) / ((1.0 - c) * (1.0 - c))).sqrt(); // unit-ish variance after filtering
-    // uniform white noise scaled to unit variance (sqrt 3), two draws per 64-bit word: cheap
+    // uniform white noise in [-1, 1) scaled to unit variance (sqrt 3)
     let amp = noise as f32 * 0.3 * norm * 3f32.sqrt();
-    for pair in tonal.chunks_mut(2) {
-        let w = r.next_u64();
-        for (h, v) in pair.iter_mut().enumerate() {
-            let u = ((w >> (32 * h)) as u32) as f32 * (2.0 / 4_294_967_296.0) - 1.0;
-            y = c * y + (1.0 - c) * u;
+    if let Ok(white) = Uniform::new(-1.0f32, 1.0f32) {
+        for v in tonal.iter_mut() {
+            y = c * y + (1.0 - c) * white.sample(&mut r);
             *v += amp * y;
         }
     }
     let peak = tonal.iter().fold(0f32, |m, &v| m.max(v.abs())).max(1e-6);
-    let gain = r.range(0.4, 0.9) as f32 / peak;
+    let gain = range(&mut r, 0.4, 0.9) as f32 / peak;
     for v in tonal.iter_mut() {
         *v *= gain;
     }
@@ -613,12 +627,12 @@ pub fn synth(out: &Path, cfg: &SynthConfig) -> Result<SynthSummary> {
     }
     shuffle(&mut plans, cfg.seed, STREAM_SYNTH_META, 0, 0);
     // FMA-like ids: increasing with small gaps, starting at 2 like FMA's
-    let mut r = Stream::new(cfg.seed, STREAM_SYNTH_META, 1, 0);
+    let mut r = Philox::new(cfg.seed, STREAM_SYNTH_META, 1, 0);
     let mut id = 2u64;
     let mut ids = Vec::with_capacity(plans.len());
     for _ in &plans {
         ids.push(id);
-        id += 1 + r.below(6);
+        id += 1 + r.random_range(0..6);
     }
     let labels: Vec<u32> = plans.iter().map(|p| p.genre as u32).collect();
     let splits = assign(

@@ -17,6 +17,7 @@ pub use spec::{ModelSpec, ParamSpec, p};
 use crate::backend::{Backend, DropoutSpec, Elem, GemmSpec, LstmGrads, LstmParams, LstmShape};
 use crate::error::{Error, Result};
 use crate::rng;
+use rand_distr::{Distribution, Uniform};
 
 /// The four dropout sites, numbered as the dropout RNG's `tensor` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +31,12 @@ pub enum DropoutSite {
     Fc1 = 2,
     /// On x_seq before fc2 (reconstruction).
     Recon = 3,
+}
+
+/// Whether `be` keeps its buffers in host memory (every backend but cuda), so that the
+/// machine's memory bounds what may be allocated.
+fn host_memory<B: Backend>(be: &B) -> bool {
+    !be.name().starts_with("cuda")
 }
 
 /// The parameters of M replicas: one buffer `[M, numel]` per tensor, in state_dict order.
@@ -46,22 +53,23 @@ impl<B: Backend> Model<B> {
         self.seeds.len()
     }
 
-    /// PyTorch-style init (uniform(±1/sqrt(fan))) drawn from each replica's seed with the
-    /// Philox init stream: replica r depends only on `seeds[r]`.
+    /// PyTorch-style init: every parameter uniform in ±bound (1/sqrt(fan), the spec's
+    /// `ParamSpec::bound`), sampled in f64 by `rand_distr::Uniform` from each replica's own
+    /// Philox stream (seed, `rng::INIT_STREAM | k` for parameter k): replica r depends only on
+    /// `seeds[r]`, and every backend and element type gets the same values (rounded to T).
     pub fn init(be: &B, spec: ModelSpec, seeds: &[u64]) -> Result<Self> {
-        spec.validate()?;
         if seeds.is_empty() {
             return Err(Error::config("seeds", "at least one replica is needed"));
         }
+        crate::limits::check_model(&spec, seeds.len(), size_of::<B::T>(), host_memory(be))?;
         let mut params = Vec::with_capacity(p::COUNT);
         for (k, ps) in spec.params().iter().enumerate() {
+            let dist = Uniform::new(-ps.bound, ps.bound)
+                .map_err(|e| Error::tensor(&ps.name, format!("init bound {}: {e}", ps.bound)))?;
             let mut host = Vec::with_capacity(seeds.len() * ps.numel());
             for &s in seeds {
-                host.extend(
-                    rng::init_uniform(s, k as u32, ps.numel(), -ps.bound, ps.bound)
-                        .into_iter()
-                        .map(B::T::of),
-                );
+                let mut g = rng::Philox::new(s, rng::INIT_STREAM | k as u32, 0, 0);
+                host.extend((0..ps.numel()).map(|_| B::T::of(dist.sample(&mut g))));
             }
             params.push(be.upload(&host)?);
         }
@@ -79,7 +87,7 @@ impl<B: Backend> Model<B> {
         seeds: &[u64],
         tensors: &[Vec<B::T>],
     ) -> Result<Self> {
-        spec.validate()?;
+        crate::limits::check_model(&spec, seeds.len(), size_of::<B::T>(), host_memory(be))?;
         let specs = spec.params();
         if tensors.len() != specs.len() {
             return Err(Error::shape(format!(
@@ -218,6 +226,15 @@ impl<B: Backend> Workspace<B> {
                 "workspace: replicas {m}, steps {t}, batch {b}: all must be at least 1"
             )));
         }
+        crate::limits::check_step(
+            spec,
+            m,
+            t,
+            b,
+            size_of::<B::T>(),
+            host_memory(be),
+            "workspace (replicas, frames, batch rows)",
+        )?;
         let (f, h, d, c) = (spec.features, spec.hidden, spec.fc1, spec.classes);
         let seq = m * t * b;
         let l1 = LstmShape { m, t, b, i: f, h };
@@ -585,5 +602,60 @@ fn linear_bwd<B: Backend>(
         accumulate: true,
     };
     be.gemm(&s, d_out, x, None, &mut g[wk])?;
-    be.bias_grad(m, rows, out, d_out, &mut g[wk + 1])
+    be.gemm_bias_grad(m, rows, out, d_out, &mut g[wk + 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+
+    #[test]
+    fn workspace_size_limit_counts_what_the_workspace_allocates() {
+        let be = CpuBackend::<f32>::new();
+        let spec = ModelSpec {
+            features: 6,
+            hidden: 5,
+            fc1: 7,
+            classes: 3,
+            dropout: 0.1,
+        };
+        let (m, t, b) = (2, 4, 3);
+        let ws = Workspace::new(&be, &spec, m, t, b).unwrap();
+        let floats = [
+            &ws.xd,
+            &ws.y1,
+            &ws.s1,
+            &ws.xs,
+            &ws.s2,
+            &ws.xs_p,
+            &ws.pooled,
+            &ws.z1,
+            &ws.z1d,
+            &ws.a1,
+            &ws.logits,
+            &ws.xs_r,
+            &ws.rpre,
+            &ws.rec,
+            &ws.ce,
+            &ws.l1,
+            &ws.d_logits,
+            &ws.d_a1,
+            &ws.d_z1d,
+            &ws.d_z1,
+            &ws.d_pooled,
+            &ws.d_site,
+            &ws.d_xs,
+            &ws.d_rec,
+            &ws.d_rpre,
+            &ws.d_y1,
+        ];
+        let lens: Vec<usize> = floats.iter().map(|b| b.len()).collect();
+        let total = lens.iter().sum::<usize>() + ws.arg.len();
+        let largest = *lens.iter().max().unwrap();
+        assert_eq!(
+            crate::limits::workspace_elems(&spec, m, t, b),
+            Some((largest, total))
+        );
+    }
 }

@@ -73,7 +73,8 @@ impl ModelSpec {
         }
     }
 
-    /// Reject zero widths and dropout outside [0, 1).
+    /// Reject zero widths, widths above [`crate::limits::MAX_WIDTH`] and dropout outside
+    /// [0, 1).
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("features", self.features),
@@ -84,6 +85,7 @@ impl ModelSpec {
             if v == 0 {
                 return Err(Error::config(format!("model.{name}"), "must be at least 1"));
             }
+            crate::limits::at_most(&format!("model.{name}"), v, crate::limits::MAX_WIDTH)?;
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config("model.dropout", "must be in [0, 1)"));
@@ -139,15 +141,26 @@ impl ModelSpec {
     pub fn from_shapes(shapes: &dyn Fn(&str) -> Option<Vec<usize>>, dropout: f64) -> Result<Self> {
         let get =
             |n: &str| shapes(n).ok_or_else(|| Error::tensor(n, "missing from the weights file"));
-        let w1 = get("lstm1.weight_ih_l0")?;
-        let fc1 = get("fc1.weight")?;
-        let fy = get("fy.weight")?;
-        if w1.len() != 2 || w1[0] % 4 != 0 || fc1.len() != 2 || fy.len() != 2 {
+        // each tensor the widths are read from is checked on its own, so the error names it
+        let matrix = |n: &str, want: &str| -> Result<Vec<usize>> {
+            let s = get(n)?;
+            if s.len() != 2 {
+                return Err(Error::tensor(
+                    n,
+                    format!("shape {s:?} has rank {}, expected {want}", s.len()),
+                ));
+            }
+            Ok(s)
+        };
+        let w1 = matrix("lstm1.weight_ih_l0", "[4H, F]")?;
+        if w1[0] % 4 != 0 {
             return Err(Error::tensor(
                 "lstm1.weight_ih_l0",
-                format!("unexpected shape {w1:?} (want [4H, F])"),
+                format!("shape {w1:?}: the first dimension is not 4H"),
             ));
         }
+        let fc1 = matrix("fc1.weight", "[D, 2H]")?;
+        let fy = matrix("fy.weight", "[C, D]")?;
         let spec = ModelSpec {
             features: w1[1],
             hidden: w1[0] / 4,
@@ -155,7 +168,12 @@ impl ModelSpec {
             classes: fy[0],
             dropout,
         };
-        spec.validate()?;
+        spec.validate().map_err(|e| {
+            Error::tensor(
+                "lstm1.weight_ih_l0, fc1.weight, fy.weight",
+                format!("the widths they give are refused: {e}"),
+            )
+        })?;
         for ps in spec.params() {
             let got = get(&ps.name)?;
             if got != ps.shape {

@@ -9,15 +9,38 @@ use crate::train::AdamConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Parse YAML into `T`, mapping errors to `Error::Config` with the location.
+/// Parse YAML into `T`; an error reads `<what>: <serde's message> (line, column)`, where
+/// `what` names the source (a file path).
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
         let loc = e
             .location()
+            .filter(|_| !msg.contains(" at line "))
             .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
             .unwrap_or_default();
-        Error::config(what, format!("{e}{loc}"))
+        Error::Format(format!("{what}: {msg}{loc}"))
     })
+}
+
+/// Read a YAML file of at most [`crate::limits::MAX_CONFIG_BYTES`].
+pub fn read_config_text(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Format(format!(
+            "{}: is a directory, not a config file",
+            path.display()
+        )));
+    }
+    if meta.len() > crate::limits::MAX_CONFIG_BYTES {
+        return Err(Error::Format(format!(
+            "{}: {} bytes, above the limit of {} for a config file",
+            path.display(),
+            meta.len(),
+            crate::limits::MAX_CONFIG_BYTES
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
 /// Serialise to YAML.
@@ -100,6 +123,23 @@ fn default_seeds() -> Vec<u64> {
     vec![0]
 }
 
+/// A run name must be one normal path component (not empty, no separator, not `.` or
+/// `..`): the run folder is always `<out_dir>/<name>`, never a parent or out_dir itself.
+pub fn check_run_name(name: &str) -> Result<()> {
+    let mut parts = Path::new(name).components();
+    let one_normal = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(p)), None) if p == std::ffi::OsStr::new(name)
+    );
+    if !one_normal || name.contains(['/', '\\']) {
+        return Err(Error::config(
+            "name",
+            format!("`{name}` must be a single folder name (no slashes, not `.` or `..`)"),
+        ));
+    }
+    Ok(())
+}
+
 /// One replica of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Replica {
@@ -112,13 +152,13 @@ impl TrainConfig {
     /// folder... except `out_dir`, which resolves against the working directory (where the user
     /// expects `runs/` to appear).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = read_config_text(path)?;
         let mut cfg: TrainConfig = parse_yaml(&text, &path.display().to_string())?;
         if cfg.store.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             cfg.store = base.join(&cfg.store);
         }
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 
@@ -139,12 +179,7 @@ impl TrainConfig {
 
     /// Every check of [`TrainConfig::validate`] except that the store exists.
     pub fn validate_fields(&self) -> Result<()> {
-        if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(Error::config(
-                "name",
-                "must be a non-empty name without slashes",
-            ));
-        }
+        check_run_name(&self.name)?;
         self.model.validate()?;
         if self.lambdas.is_empty() {
             return Err(Error::config("lambdas", "needs at least one λ"));
@@ -158,10 +193,16 @@ impl TrainConfig {
         if self.seeds.is_empty() {
             return Err(Error::config("seeds", "needs at least one seed"));
         }
-        if self.replicas().len() > 64 {
+        if self.replicas().len() > crate::limits::MAX_REPLICAS {
             return Err(Error::config(
-                "lambdas",
-                "at most 64 replicas (λ x seeds) per run",
+                "lambdas, seeds",
+                format!(
+                    "{} λ x {} seeds = {} replicas, above the limit of {} per run",
+                    self.lambdas.len(),
+                    self.seeds.len(),
+                    self.replicas().len(),
+                    crate::limits::MAX_REPLICAS
+                ),
             ));
         }
         let o = &self.optim;
@@ -195,6 +236,21 @@ impl TrainConfig {
                 "must be at least 1",
             ));
         }
+        use crate::limits::{MAX_BATCH, MAX_FRAMES, at_most, check_step};
+        at_most("sampler.batch_size", self.sampler.batch_size, MAX_BATCH)?;
+        at_most("sampler.crop_frames", self.sampler.crop_frames, MAX_FRAMES)?;
+        // training runs in f32; on the GPU (or auto, which may pick it) host memory is not
+        // the limit, the device reports its own
+        let host = matches!(self.backend, BackendName::Cpu | BackendName::Emu);
+        check_step(
+            &self.model,
+            self.replicas().len(),
+            self.sampler.crop_frames,
+            self.sampler.batch_size,
+            4,
+            host,
+            "model, sampler.batch_size, sampler.crop_frames",
+        )?;
         Ok(())
     }
 

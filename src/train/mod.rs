@@ -5,9 +5,11 @@ pub mod adam;
 pub mod checkpoint;
 pub mod config;
 pub mod crc32c;
+pub mod feature_record;
 pub mod plots;
 pub mod report;
 pub mod results;
+pub mod run_dir;
 pub mod tensorboard;
 pub mod trainer;
 

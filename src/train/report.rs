@@ -92,21 +92,22 @@ pub fn plots(dir: &Path, metrics: &[Metrics], results: &[ResultRow]) -> Result<V
             lambdas.push(r.lambda);
         }
     }
+    // replicas without weights have no test accuracy: they are left out (a λ with none too)
     let points: Vec<LambdaPoint> = lambdas
         .iter()
-        .map(|&l| {
+        .filter_map(|&l| {
             let accs: Vec<f64> = results
                 .iter()
                 .filter(|r| r.lambda == l)
-                .map(|r| r.test_acc)
+                .filter_map(|r| r.test_acc)
                 .collect();
             let (mean, std) = mean_sd(&accs);
-            LambdaPoint {
+            (!accs.is_empty()).then_some(LambdaPoint {
                 lambda: l,
                 mean,
                 std,
                 n: accs.len(),
-            }
+            })
         })
         .collect();
     let p = dir.join("test_acc_vs_lambda.png");

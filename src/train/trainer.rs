@@ -4,6 +4,7 @@
 
 use super::checkpoint::{self, Best, Metrics, RunState};
 use super::config::{Replica, TrainConfig};
+use super::feature_record;
 use crate::backend::{Backend, Elem};
 use crate::data::Split;
 use crate::data::sampler::{Batch, Sampler};
@@ -183,43 +184,82 @@ pub struct Trainer<'a, B: Backend> {
     pub state: RunState,
 }
 
+/// One replica's sums over an epoch's training batches: CE, L1, correct predictions.
+#[derive(Clone, Copy, Debug, Default)]
+struct EpochSums {
+    ce: f64,
+    l1: f64,
+    correct: usize,
+}
+
+/// Check that `store` fits `cfg`: its mel bands and classes are the model's, and it has
+/// validation and test clips (checked before the first epoch, not after the last).
+fn check_store(cfg: &TrainConfig, store: &FeatureStore) -> Result<()> {
+    if store.n_mels() != cfg.model.features {
+        return Err(Error::config(
+            "model.features",
+            format!(
+                "{} but the store {} has {} mel bands",
+                cfg.model.features,
+                cfg.store.display(),
+                store.n_mels()
+            ),
+        ));
+    }
+    if store.class_names().len() != cfg.model.classes {
+        return Err(Error::config(
+            "model.classes",
+            format!(
+                "{} but the store {} has {} classes",
+                cfg.model.classes,
+                cfg.store.display(),
+                store.class_names().len()
+            ),
+        ));
+    }
+    for split in [Split::Validation, Split::Test] {
+        if store.indices(split).is_empty() {
+            return Err(Error::config(
+                "store",
+                format!(
+                    "{} has no {split} clips: a run validates every epoch and tests at the end",
+                    cfg.store.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl<'a, B: Backend> Trainer<'a, B> {
-    /// A fresh run (or, with `resume`, the state of the run's last checkpoint).
+    /// A fresh run (or, with `resume`, the state of the run's last checkpoint: see
+    /// [`checkpoint::load`] for what it refuses).
     pub fn new(
         be: &'a B,
         cfg: &'a TrainConfig,
         store: &'a FeatureStore,
         resume: bool,
     ) -> Result<Self> {
-        if store.n_mels() != cfg.model.features {
-            return Err(Error::config(
-                "model.features",
-                format!(
-                    "{} but the store has {} mel bands",
-                    cfg.model.features,
-                    store.n_mels()
-                ),
-            ));
+        check_store(cfg, store)?;
+        // A new run records the store's feature settings; a resumed one must see the same.
+        if resume {
+            feature_record::check_store(&cfg.run_dir(), store, &cfg.store)?;
+        } else {
+            feature_record::write(&cfg.run_dir(), &store.header().feature_config)?;
         }
-        if store.class_names().len() != cfg.model.classes {
-            return Err(Error::config(
-                "model.classes",
-                format!(
-                    "{} but the store has {} classes",
-                    cfg.model.classes,
-                    store.class_names().len()
-                ),
-            ));
-        }
+        let store_hash = store.content_hash();
         let replicas = cfg.replicas();
         let seeds: Vec<u64> = replicas.iter().map(|r| r.seed).collect();
         let mut model = Model::init(be, cfg.model, &seeds)?;
         let mut adam = Adam::new(be, &model, cfg.optim.adam)?;
-        let m = replicas.len();
-        let mut state = RunState::new(m);
-        if resume {
-            state = checkpoint::load(be, cfg, &replicas, &mut model, &mut adam)?;
-        }
+        let state = if resume {
+            checkpoint::load(be, cfg, store_hash, &mut model, &mut adam)?
+        } else {
+            RunState {
+                store_xxh64: Some(format!("{store_hash:016x}")),
+                ..RunState::new(replicas.len())
+            }
+        };
         let grads = Grads::new(be, &model)?;
         Ok(Trainer {
             be,
@@ -235,175 +275,256 @@ impl<'a, B: Backend> Trainer<'a, B> {
     }
 
     /// Train until the configured epochs are done (or every replica stopped), writing a
-    /// checkpoint after each epoch; then return.
+    /// checkpoint after each epoch; then return. A resumed run first brings the files beside
+    /// the checkpoint back to it.
     pub fn run(&mut self, obs: &mut dyn Observer) -> Result<()> {
-        let (be, cfg) = (self.be, self.cfg);
-        let m = self.replicas.len();
-        let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
-        let sampler = Sampler::train(self.store, Split::Train, cfg.sampler.clone())?;
-        let n_batches = cfg
-            .optim
-            .max_batches_per_epoch
-            .map_or(sampler.batches_per_epoch(), |c| {
-                c.min(sampler.batches_per_epoch())
-            });
-        if n_batches == 0 {
-            return Err(Error::Data(format!(
-                "the training split has {} clips, fewer than one batch of {}",
-                sampler.len(),
-                cfg.sampler.batch_size
-            )));
+        let sampler = Sampler::train(self.store, Split::Train, self.cfg.sampler.clone())?;
+        let n_batches = self.batches_per_epoch(&sampler)?;
+        if self.state.epoch > 0 {
+            checkpoint::restore_outputs(self.be, self.cfg, &self.model, &self.state)?;
         }
-        let c = cfg.model.classes;
-        while self.state.epoch < cfg.optim.epochs && self.state.active.iter().any(|&a| a) {
+        while self.state.epoch < self.cfg.optim.epochs && self.state.active.iter().any(|&a| a) {
             let epoch = self.state.epoch;
             let t0 = Instant::now();
-            let lr = cfg.lr_at(epoch);
             obs.epoch_start(epoch, n_batches);
-            let mut sums = vec![(0.0f64, 0.0f64, 0usize); m];
-            let mut clips = 0usize;
-            for bi in 0..n_batches {
-                let batch = sampler.batch(epoch as u64, bi)?;
-                let (xb, yb) = upload(be, &batch)?;
-                let mode = Mode::Train {
-                    step: self.state.step,
-                };
-                let ws = self.wss.get(be, &self.model, batch.t, batch.b)?;
-                let l = model::forward(be, &self.model, ws, &xb, &yb, mode)?;
-                let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
-                self.grads.zero(be)?;
-                model::backward(
-                    be,
-                    &self.model,
-                    ws,
-                    &xb,
-                    &yb,
-                    mode,
-                    &lambdas,
-                    &mut self.grads,
-                )?;
-                let bad_grad = nonfinite_grads(be, &self.grads, m)?;
-                let total = l.total(&lambdas);
-                let mut lrs = vec![0.0; m];
-                for r in 0..m {
-                    if !self.state.active[r] {
-                        continue;
-                    }
-                    if !total[r].is_finite() || bad_grad[r] {
-                        let why = format!(
-                            "non-finite {} at epoch {epoch}, step {} (ce {}, l1 {})",
-                            if total[r].is_finite() {
-                                "gradient"
-                            } else {
-                                "loss"
-                            },
-                            self.state.step,
-                            l.ce[r],
-                            l.l1[r]
-                        );
-                        obs.note(&format!(
-                            "replica {r} (λ {}, seed {}) stopped: {why}",
-                            self.replicas[r].lambda, self.replicas[r].seed
-                        ));
-                        self.state.stop(r, why);
-                        continue;
-                    }
-                    lrs[r] = lr;
-                    sums[r].0 += l.ce[r];
-                    sums[r].1 += l.l1[r];
-                    sums[r].2 += ok[r];
-                }
-                // stopped replicas: no update (lr 0 and zero gradients keep their moments finite)
-                for r in 0..m {
-                    if !self.state.active[r] {
-                        zero_replica(be, &mut self.grads.bufs, m, r)?;
-                    }
-                }
-                self.adam.update(be, &mut self.model, &self.grads, &lrs)?;
-                self.state.step += 1;
-                clips += batch.b;
-                let act: Vec<f64> = (0..m)
-                    .filter(|&r| self.state.active[r])
-                    .map(|r| total[r])
-                    .collect();
-                let mean = act.iter().sum::<f64>() / act.len().max(1) as f64;
-                obs.batch_done(
-                    epoch,
-                    bi,
-                    mean,
-                    clips as f64 / t0.elapsed().as_secs_f64().max(1e-9),
-                );
-            }
+            let sums = self.train_epoch(&sampler, n_batches, t0, obs)?;
             let train_s = t0.elapsed().as_secs_f64();
             let val = evaluate(
-                be,
+                self.be,
                 &self.model,
                 self.store,
                 Split::Validation,
-                cfg,
+                self.cfg,
                 &mut self.wss,
             )?;
-            let mut rows = Vec::with_capacity(m);
-            #[allow(clippy::needless_range_loop)] // r indexes six per-replica arrays
-            for r in 0..m {
-                let nb = n_batches as f64;
-                let row = Metrics {
-                    epoch,
-                    replica: r,
-                    lambda: self.replicas[r].lambda,
-                    seed: self.replicas[r].seed,
-                    lr,
-                    train_ce: sums[r].0 / nb,
-                    train_l1: sums[r].1 / nb,
-                    train_loss: (sums[r].0 + self.replicas[r].lambda * sums[r].1) / nb,
-                    train_acc: sums[r].2 as f64 / (nb * cfg.sampler.batch_size as f64),
-                    val_ce: val.ce[r],
-                    val_l1: val.l1[r],
-                    val_loss: val.ce[r] + self.replicas[r].lambda * val.l1[r],
-                    val_acc: val.acc[r],
-                    active: self.state.active[r],
-                    seconds: train_s,
-                };
-                if self.state.active[r] {
-                    let best = &mut self.state.best[r];
-                    if best.epoch.is_none() || val.acc[r] > best.val_acc {
-                        *best = Best {
-                            epoch: Some(epoch),
-                            val_acc: val.acc[r],
-                            stale: 0,
-                        };
-                        checkpoint::save_best(be, cfg, &self.model, r)?;
-                    } else {
-                        best.stale += 1;
-                        if let Some(p) = cfg.optim.early_stopping
-                            && best.stale >= p
-                        {
-                            self.state
-                                .stop(r, format!("early stopping after epoch {epoch}"));
-                        }
-                    }
-                }
-                rows.push(row);
-            }
+            let rows = self.epoch_rows(epoch, &sums, n_batches, &val, train_s);
+            let improved = self.update_best(epoch, &val);
             self.state.metrics.extend(rows.iter().cloned());
             self.state.epoch += 1;
-            checkpoint::save(
-                be,
-                cfg,
-                &self.replicas,
-                &self.model,
-                &self.adam,
-                &self.state,
-            )?;
-            checkpoint::write_metrics(cfg, &self.state.metrics)?;
+            self.commit_epoch(epoch, &improved)?;
             obs.epoch_done(epoch, &rows);
         }
         Ok(())
     }
 
-    /// Evaluate each replica's best-validation weights on `split`.
-    pub fn evaluate_best(&mut self, split: Split) -> Result<EvalResult> {
-        let best = checkpoint::load_best_model(self.be, self.cfg, &self.replicas, &self.model)?;
-        evaluate(self.be, &best, self.store, split, self.cfg, &mut self.wss)
+    /// Training batches per epoch: the split's, capped by `optim.max_batches_per_epoch`.
+    fn batches_per_epoch(&self, sampler: &Sampler) -> Result<usize> {
+        let n = self
+            .cfg
+            .optim
+            .max_batches_per_epoch
+            .map_or(sampler.batches_per_epoch(), |c| {
+                c.min(sampler.batches_per_epoch())
+            });
+        if n == 0 {
+            return Err(Error::Data(format!(
+                "the training split of {} has {} clips, fewer than one batch of {}",
+                self.cfg.store.display(),
+                sampler.len(),
+                self.cfg.sampler.batch_size
+            )));
+        }
+        Ok(n)
+    }
+
+    /// One epoch of training steps; the per-replica sums of the active replicas.
+    fn train_epoch(
+        &mut self,
+        sampler: &Sampler,
+        n_batches: usize,
+        t0: Instant,
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<EpochSums>> {
+        let epoch = self.state.epoch;
+        let lr = self.cfg.lr_at(epoch);
+        let mut sums = vec![EpochSums::default(); self.replicas.len()];
+        let mut clips = 0usize;
+        for bi in 0..n_batches {
+            let batch = sampler.batch(epoch as u64, bi)?;
+            let mean = self.train_step(&batch, lr, &mut sums, obs)?;
+            clips += batch.b;
+            obs.batch_done(
+                epoch,
+                bi,
+                mean,
+                clips as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            );
+        }
+        Ok(sums)
+    }
+
+    /// One training step of every active replica on `batch`: forward, backward, stop the
+    /// replicas whose loss or gradient is not finite, Adam. Returns the mean total loss of
+    /// the replicas still active.
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        lr: f64,
+        sums: &mut [EpochSums],
+        obs: &mut dyn Observer,
+    ) -> Result<f64> {
+        let (be, m, c) = (self.be, self.replicas.len(), self.cfg.model.classes);
+        let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
+        let (xb, yb) = upload(be, batch)?;
+        let mode = Mode::Train {
+            step: self.state.step,
+        };
+        let ws = self.wss.get(be, &self.model, batch.t, batch.b)?;
+        let l = model::forward(be, &self.model, ws, &xb, &yb, mode)?;
+        let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
+        self.grads.zero(be)?;
+        model::backward(
+            be,
+            &self.model,
+            ws,
+            &xb,
+            &yb,
+            mode,
+            &lambdas,
+            &mut self.grads,
+        )?;
+        let bad_grad = nonfinite_grads(be, &self.grads, m)?;
+        let total = l.total(&lambdas);
+        let mut lrs = vec![0.0; m];
+        for r in 0..m {
+            if !self.state.active[r] {
+                continue;
+            }
+            if !total[r].is_finite() || bad_grad[r] {
+                self.stop_nonfinite(r, total[r].is_finite(), &l, obs);
+                continue;
+            }
+            lrs[r] = lr;
+            sums[r].ce += l.ce[r];
+            sums[r].l1 += l.l1[r];
+            sums[r].correct += ok[r];
+        }
+        // stopped replicas: no update (lr 0 and zero gradients keep their moments finite)
+        for r in 0..m {
+            if !self.state.active[r] {
+                zero_replica(be, &mut self.grads.bufs, m, r)?;
+            }
+        }
+        self.adam.update(be, &mut self.model, &self.grads, &lrs)?;
+        self.state.step += 1;
+        let act: Vec<f64> = (0..m)
+            .filter(|&r| self.state.active[r])
+            .map(|r| total[r])
+            .collect();
+        Ok(act.iter().sum::<f64>() / act.len().max(1) as f64)
+    }
+
+    /// Stop replica `r` after a non-finite loss (or, when `loss_finite`, gradient).
+    fn stop_nonfinite(
+        &mut self,
+        r: usize,
+        loss_finite: bool,
+        l: &model::Losses,
+        obs: &mut dyn Observer,
+    ) {
+        let why = format!(
+            "non-finite {} at epoch {}, step {} (ce {}, l1 {})",
+            if loss_finite { "gradient" } else { "loss" },
+            self.state.epoch,
+            self.state.step,
+            l.ce[r],
+            l.l1[r]
+        );
+        obs.note(&format!(
+            "replica {r} (λ {}, seed {}) stopped: {why}",
+            self.replicas[r].lambda, self.replicas[r].seed
+        ));
+        self.state.stop(r, why);
+    }
+
+    /// The epoch's metrics rows, one per replica.
+    fn epoch_rows(
+        &self,
+        epoch: usize,
+        sums: &[EpochSums],
+        n_batches: usize,
+        val: &EvalResult,
+        train_s: f64,
+    ) -> Vec<Metrics> {
+        let nb = n_batches as f64;
+        let lr = self.cfg.lr_at(epoch);
+        self.replicas
+            .iter()
+            .zip(sums)
+            .enumerate()
+            .map(|(r, (rep, s))| Metrics {
+                epoch,
+                replica: r,
+                lambda: rep.lambda,
+                seed: rep.seed,
+                lr,
+                train_ce: s.ce / nb,
+                train_l1: s.l1 / nb,
+                train_loss: (s.ce + rep.lambda * s.l1) / nb,
+                train_acc: s.correct as f64 / (nb * self.cfg.sampler.batch_size as f64),
+                val_ce: val.ce[r],
+                val_l1: val.l1[r],
+                val_loss: val.ce[r] + rep.lambda * val.l1[r],
+                val_acc: val.acc[r],
+                active: self.state.active[r],
+                seconds: train_s,
+            })
+            .collect()
+    }
+
+    /// Record each active replica's validation: a better accuracy is its new best (returned
+    /// as `true`), else it grows stale and may stop early.
+    fn update_best(&mut self, epoch: usize, val: &EvalResult) -> Vec<bool> {
+        let mut improved = vec![false; self.replicas.len()];
+        for (r, imp) in improved.iter_mut().enumerate() {
+            if !self.state.active[r] {
+                continue;
+            }
+            let best = &mut self.state.best[r];
+            if best.epoch.is_none() || val.acc[r] > best.val_acc {
+                *best = Best {
+                    epoch: Some(epoch),
+                    val_acc: val.acc[r],
+                    stale: 0,
+                };
+                *imp = true;
+            } else {
+                best.stale += 1;
+                if let Some(p) = self.cfg.optim.early_stopping
+                    && best.stale >= p
+                {
+                    self.state
+                        .stop(r, format!("early stopping after epoch {epoch}"));
+                }
+            }
+        }
+        improved
+    }
+
+    /// Write the epoch out, the checkpoint first (it is the truth a resume restores the
+    /// others from), then the new best weights, then the metrics files.
+    fn commit_epoch(&self, epoch: usize, improved: &[bool]) -> Result<()> {
+        let (be, cfg) = (self.be, self.cfg);
+        checkpoint::save(
+            be,
+            cfg,
+            &self.replicas,
+            &self.model,
+            &self.adam,
+            &self.state,
+        )?;
+        for r in (0..improved.len()).filter(|&r| improved[r]) {
+            checkpoint::save_best(be, cfg, &self.model, r, epoch)?;
+        }
+        checkpoint::write_metrics(cfg, &self.state.metrics)
+    }
+
+    /// Evaluate each replica's best-validation weights on `split`; and which replicas have
+    /// such weights (one that never validated has none: its numbers must not be reported).
+    pub fn evaluate_best(&mut self, split: Split) -> Result<(EvalResult, Vec<bool>)> {
+        let (best, has) =
+            checkpoint::load_best_model(self.be, self.cfg, &self.state.best, &self.model)?;
+        let res = evaluate(self.be, &best, self.store, split, self.cfg, &mut self.wss)?;
+        Ok((res, has))
     }
 }

@@ -1,10 +1,12 @@
-//! CPU gemm: the `gemm` crate's blocked, SIMD kernels over strided row-major views.
+//! gemm on the CPU: [`crate::backend::Backend::gemm`] and `gemm_bias_grad`
+//! (kernels/gemm.cu's twin), on the `gemm` crate's blocked, SIMD kernels over strided
+//! row-major views (also used inside the CPU LSTM).
 //!
 //! Every call uses the same parallelism setting for the same shape, and the `gemm` crate
 //! splits work over output tiles (never over k), so a result does not depend on how many
 //! replicas are in the batch: replica r of a joint run is bit-identical to its solo run.
 
-use crate::backend::Elem;
+use crate::backend::{Elem, GemmSpec};
 use gemm::Parallelism;
 
 /// A strided row-major matrix view: element (i, j) is at `ptr + i*rs + j*cs`.
@@ -138,4 +140,51 @@ pub(crate) fn gemm_dense<T: Elem>(
     };
     // SAFETY: bounds asserted above; `c` is a unique borrow distinct from `a` and `b`.
     unsafe { gemm_raw(m, n, k, am, bm, cm, accumulate, false) }
+}
+
+/// [`crate::backend::Backend::gemm`]: for every r, `c[r] (+)= op(a[r]) op(b[r])`, then
+/// `+ bias[r]` on every row.
+pub(super) fn gemm<T: Elem>(s: &GemmSpec, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
+    let (mk, kn, mn) = (s.m * s.k, s.k * s.n, s.m * s.n);
+    for r in 0..s.batch {
+        let aoff = if s.a_shared { 0 } else { r * mk };
+        gemm_dense(
+            s.m,
+            s.n,
+            s.k,
+            a,
+            aoff,
+            s.trans_a,
+            b,
+            r * kn,
+            s.trans_b,
+            c,
+            r * mn,
+            s.accumulate,
+        );
+        if let Some(bias) = bias {
+            let bb = &bias[r * s.n..(r + 1) * s.n];
+            for row in c[r * mn..(r + 1) * mn].chunks_exact_mut(s.n.max(1)) {
+                for (v, &b) in row.iter_mut().zip(bb) {
+                    *v += b;
+                }
+            }
+        }
+    }
+}
+
+/// [`crate::backend::Backend::gemm_bias_grad`]: `db[r, j] += sum_i dy[r, i, j]`, summed in
+/// f64 in row order.
+pub(super) fn bias_grad<T: Elem>(batch: usize, rows: usize, cols: usize, dy: &[T], db: &mut [T]) {
+    for r in 0..batch {
+        let mut acc = vec![0.0f64; cols];
+        for row in dy[r * rows * cols..(r + 1) * rows * cols].chunks_exact(cols.max(1)) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v.f64();
+            }
+        }
+        for (d, a) in db[r * cols..(r + 1) * cols].iter_mut().zip(acc) {
+            *d += T::of(a);
+        }
+    }
 }

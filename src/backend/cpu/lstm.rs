@@ -1,4 +1,7 @@
-//! CPU LSTM layer, forward and backward through time (PyTorch gate order i, f, g, o).
+//! The LSTM layer on the CPU: [`crate::backend::Backend::lstm_fwd`] and `lstm_bwd`, forward
+//! and backward through time (PyTorch gate order i, f, g, o); the twin of kernels/lstm.cu
+//! (whose launch code is src/backend/kernel/lstm.rs). The cell's pointwise math is in
+//! lstm_cell.rs.
 //!
 //! Work items are (replica, direction) pairs, run in parallel with single-threaded gemms
 //! inside, so a replica's arithmetic never depends on the other replicas (joint == solo).
@@ -6,9 +9,138 @@
 //! Saved layout per (direction d, replica r): `[T, B, 6H]` holding i, f, g, o (activated),
 //! c and tanh(c) at every step; item base `((d*M + r) * T) * B * 6H`.
 
-use super::cell::CellMath;
+use super::CpuBackend;
 use super::gemm::{Mat, MatMut, gemm_dense, gemm_raw};
-use crate::backend::LstmShape;
+use super::lstm_cell::CellMath;
+use crate::backend::{LstmGrads, LstmParams, LstmShape};
+
+/// [`crate::backend::Backend::lstm_fwd`]: the (replica, direction) items in parallel, then
+/// each item's h scattered into its half of y.
+pub(super) fn fwd<T: CellMath>(
+    be: &CpuBackend<T>,
+    s: &LstmShape,
+    x: &[T],
+    p: &LstmParams<CpuBackend<T>>,
+    y: &mut [T],
+    saved: &mut [T],
+) {
+    let (g4, h) = (4 * s.h, s.h);
+    let rows = s.t * s.b;
+    let item_saved = rows * 6 * h;
+    let xs = rows * s.i;
+    let mut scratch = be.take_scratch(2 * s.m, rows * g4 + rows * h);
+    {
+        use rayon::prelude::*;
+        saved
+            .par_chunks_mut(item_saved)
+            .zip(scratch.par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (sv, sc))| {
+                let (r, d) = (k % s.m, k / s.m);
+                let (gates, hs) = sc.split_at_mut(rows * g4);
+                fwd_item(
+                    s,
+                    d,
+                    &x[r * xs..(r + 1) * xs],
+                    &p.w_ih[d][r * g4 * s.i..(r + 1) * g4 * s.i],
+                    &p.w_hh[d][r * g4 * h..(r + 1) * g4 * h],
+                    &p.b_ih[d][r * g4..(r + 1) * g4],
+                    &p.b_hh[d][r * g4..(r + 1) * g4],
+                    sv,
+                    gates,
+                    hs,
+                )
+            });
+    }
+    // scatter each item's h [T, B, H] into y [M, T, B, 2H]
+    for (k, sc) in scratch.iter().enumerate() {
+        let (r, d) = (k % s.m, k / s.m);
+        let hk = &sc[rows * g4..];
+        for row in 0..rows {
+            let dst = (r * rows + row) * 2 * h + d * h;
+            y[dst..dst + h].copy_from_slice(&hk[row * h..(row + 1) * h]);
+        }
+    }
+    be.give_scratch(scratch);
+}
+
+/// [`crate::backend::Backend::lstm_bwd`]: the (replica, direction) items in parallel
+/// (gate gradients and parameter gradients), then `dx += dG_fwd W_ih_fwd` and
+/// `+= dG_rev W_ih_rev` in that order.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bwd<T: CellMath>(
+    be: &CpuBackend<T>,
+    s: &LstmShape,
+    x: &[T],
+    p: &LstmParams<CpuBackend<T>>,
+    y: &[T],
+    saved: &[T],
+    dy: &[T],
+    dx: Option<&mut Vec<T>>,
+    g: &mut LstmGrads<CpuBackend<T>>,
+) {
+    let (g4, h) = (4 * s.h, s.h);
+    let rows = s.t * s.b;
+    let xs = rows * s.i;
+    let ys = rows * 2 * h;
+    let item_saved = rows * 6 * h;
+    let [a0, a1] = &mut g.w_ih;
+    let [b0, b1] = &mut g.w_hh;
+    let [c0, c1] = &mut g.b_ih;
+    let [e0, e1] = &mut g.b_hh;
+    let items = split_grads(
+        s,
+        [a0.as_mut_slice(), a1.as_mut_slice()],
+        [b0.as_mut_slice(), b1.as_mut_slice()],
+        [c0.as_mut_slice(), c1.as_mut_slice()],
+        [e0.as_mut_slice(), e1.as_mut_slice()],
+    );
+    let mut dgs = be.take_scratch(2 * s.m, rows * g4);
+    {
+        use rayon::prelude::*;
+        items.into_par_iter().zip(dgs.par_iter_mut()).for_each(
+            |((r, d, dwi, dwh, dbi, dbh), dg)| {
+                let k = d * s.m + r;
+                bwd_item(
+                    s,
+                    d,
+                    &x[r * xs..(r + 1) * xs],
+                    &y[r * ys..(r + 1) * ys],
+                    &p.w_hh[d][r * g4 * h..(r + 1) * g4 * h],
+                    &saved[k * item_saved..(k + 1) * item_saved],
+                    &dy[r * ys..(r + 1) * ys],
+                    dwi,
+                    dwh,
+                    dbi,
+                    dbh,
+                    dg,
+                )
+            },
+        );
+    }
+    if let Some(dx) = dx {
+        // dx[r] += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev (fixed order)
+        for r in 0..s.m {
+            for d in 0..2 {
+                gemm_dense(
+                    rows,
+                    s.i,
+                    g4,
+                    &dgs[d * s.m + r],
+                    0,
+                    false,
+                    p.w_ih[d],
+                    r * g4 * s.i,
+                    false,
+                    dx,
+                    r * xs,
+                    true,
+                );
+            }
+        }
+    }
+    be.give_scratch(dgs);
+}
 
 /// Time steps in processing order: forward 0..T, reverse T-1..0.
 fn order(t_len: usize, d: usize) -> Vec<usize> {
@@ -33,7 +165,7 @@ fn step_and_prev<T>(saved: &mut [T], t: usize, tp: usize, step: usize) -> (&mut 
 /// Forward of one (replica, direction) into `hs` (`[T, B, H]`) and `saved` (`[T, B, 6H]`);
 /// `gates` is scratch of `T*B*4H` elements.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn fwd_item<T: CellMath>(
+fn fwd_item<T: CellMath>(
     s: &LstmShape,
     d: usize,
     x: &[T],
@@ -100,7 +232,7 @@ pub(crate) fn fwd_item<T: CellMath>(
 /// Backward of one (replica, direction): writes the pre-activation gate gradients into `dg`
 /// (`[T, B, 4H]`, fully overwritten) and accumulates this item's weight and bias gradients.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn bwd_item<T: CellMath>(
+fn bwd_item<T: CellMath>(
     s: &LstmShape,
     d: usize,
     x: &[T],
@@ -190,7 +322,7 @@ pub(crate) fn bwd_item<T: CellMath>(
 }
 
 /// Per-replica slices of the eight parameter-gradient buffers, for parallel items.
-pub(crate) type ItemGrads<'a, T> = (
+type ItemGrads<'a, T> = (
     usize,
     usize,
     &'a mut [T],
@@ -201,7 +333,7 @@ pub(crate) type ItemGrads<'a, T> = (
 
 /// Split `[M, numel]` gradient buffers of both directions into (replica, direction) items,
 /// direction-major (item k = d*M + r).
-pub(crate) fn split_grads<'a, T>(
+fn split_grads<'a, T>(
     s: &LstmShape,
     w_ih: [&'a mut [T]; 2],
     w_hh: [&'a mut [T]; 2],

@@ -96,7 +96,8 @@ pub fn list_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
 #[derive(Default)]
 struct Prof {
     on: bool,
-    pending: Vec<(String, CudaEvent, CudaEvent)>,
+    /// (op, kernel, start, end) of every launch since the last `take_profile`.
+    pending: Vec<(&'static str, String, CudaEvent, CudaEvent)>,
     totals: ProfileTotals,
 }
 
@@ -165,11 +166,6 @@ impl CudaDevice {
             funcs: Mutex::new(HashMap::new()),
             prof: Mutex::new(Prof::default()),
         })
-    }
-
-    /// The context (for device queries).
-    pub fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
     }
 
     fn function(&self, name: &str) -> Result<sys::CUfunction> {
@@ -267,7 +263,7 @@ impl Device for CudaDevice {
         p
     }
 
-    fn launch(&self, name: &str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
+    fn launch(&self, name: &str, op: &'static str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
         self.ctx
             .bind_to_thread()
             .map_err(|e| cuda_err("bind context", e))?;
@@ -328,7 +324,7 @@ impl Device for CudaDevice {
         if let Some((a, b)) = events {
             b.record(&self.stream)
                 .map_err(|e| cuda_err("event record", e))?;
-            prof.pending.push((name.to_string(), a, b));
+            prof.pending.push((op, name.to_string(), a, b));
         }
         Ok(())
     }
@@ -352,9 +348,9 @@ impl Device for CudaDevice {
         self.sync()?;
         let mut prof = self.lock_prof();
         let pending = std::mem::take(&mut prof.pending);
-        for (name, a, b) in pending {
+        for (op, name, a, b) in pending {
             let ms = a.elapsed_ms(&b).map_err(|e| cuda_err("event elapsed", e))?;
-            prof.totals.add(&name, ms as f64);
+            prof.totals.add(op, &name, ms as f64);
         }
         Ok(prof.totals.take())
     }

@@ -149,7 +149,7 @@ impl Device for EmuDevice {
         mem.ptr.as_ptr() as u64
     }
 
-    fn launch(&self, name: &str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
+    fn launch(&self, name: &str, op: &'static str, cfg: &LaunchCfg, params: &[u8]) -> Result<()> {
         let cname = CString::new(name)
             .map_err(|_| Error::Cuda(format!("emu: bad kernel name {name:?}")))?;
         let mut err = [0 as c_char; 256];
@@ -179,7 +179,7 @@ impl Device for EmuDevice {
         }
         let mut prof = self.lock_prof();
         if prof.0 {
-            prof.1.add(name, t0.elapsed().as_secs_f64() * 1e3);
+            prof.1.add(op, name, t0.elapsed().as_secs_f64() * 1e3);
         }
         Ok(())
     }

@@ -1,0 +1,263 @@
+//! The LSTM layer's launch code (kernels/lstm.cu for the per-step kernels, kernels/gemm.cu for
+//! the input projection and the weight gradients; the CPU twin is src/backend/cpu/lstm.rs):
+//! [`crate::backend::Backend::lstm_fwd`] and `lstm_bwd`.
+//!
+//! Temporaries (pre-activations `G`, gate gradients `dG`, the carried `dc`) are allocated per
+//! call through the device; the forward pass is 2 input-projection GEMMs plus T step
+//! launches, the backward T step launches plus 7 GEMM / column-sum launches. In profiles all
+//! of them count under the op (`lstm_fwd`, `lstm_bwd`), each under its kernel's name.
+//!
+//! The GEMM sequence around the recurrence ([`input_projection`], [`param_grads`]) is shared
+//! with the op's fast path (src/backend/kernel/lstm_persist.rs, kernels/lstm_persist.cu),
+//! which runs it on the tensor cores.
+
+include!(concat!(env!("OUT_DIR"), "/kernel_api/lstm.rs"));
+
+use super::gemm::{self, GemmCall, view};
+use super::gemm_tc;
+use super::{DevBuf, Device, KernelBackend, LaunchCfg};
+use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape};
+use crate::error::Result;
+
+/// Threads of a step block (any size works: cells are grid-stride).
+const STEP_BLOCK: u32 = 128;
+/// Largest grid.y.
+const MAX_GRID_Y: usize = 65_535;
+
+/// Grid of a step launch: cells of an item in x, items (2M) in y.
+fn step_cfg<T: Elem, D: Device>(be: &KernelBackend<T, D>, s: &LstmShape) -> LaunchCfg {
+    let cells = s.b * s.h;
+    let gx = cells
+        .div_ceil(STEP_BLOCK as usize)
+        .clamp(1, be.dev.grid_cap() as usize) as u32;
+    let gy = (2 * s.m).min(MAX_GRID_Y) as u32;
+    LaunchCfg {
+        grid: [gx, gy, 1],
+        block: [STEP_BLOCK, 1, 1],
+        shared_bytes: 0,
+    }
+}
+
+/// [`crate::backend::Backend::lstm_fwd`]: per direction one GEMM
+/// `G = x W_ih^T + (b_ih + b_hh)` over all steps and replicas, then one `lstm_fwd_step`
+/// launch per step for both directions.
+pub(super) fn fwd<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    s: &LstmShape,
+    x: &DevBuf<D, T>,
+    p: &LstmParams<KernelBackend<T, D>>,
+    y: &mut DevBuf<D, T>,
+    saved: &mut DevBuf<D, T>,
+) -> Result<()> {
+    debug_assert!(x.len == s.x_len() && y.len == s.y_len() && saved.len == s.saved_len());
+    let (rows, g4) = (s.t * s.b, 4 * s.h);
+    let item = rows * g4;
+    let g = be.alloc_of::<T>(2 * s.m * item)?;
+    input_projection(be, s, x, p, &g, false)?;
+    let cfg = step_cfg(be, s);
+    for k in 0..s.t {
+        let sp = LstmFwdStepP {
+            g: be.ptr(&g),
+            w_hh0: be.ptr(p.w_hh[0]),
+            w_hh1: be.ptr(p.w_hh[1]),
+            y: be.ptr(y),
+            saved: be.ptr(saved),
+            m: s.m as i64,
+            t: s.t as i64,
+            b: s.b as i64,
+            h: s.h as i64,
+            k: k as i64,
+        };
+        be.launch(LSTM_FWD_STEP, cfg, &sp)?;
+    }
+    // `g` is freed in stream order on cuda, at once on emu (synchronous launches).
+    Ok(())
+}
+
+/// [`crate::backend::Backend::lstm_bwd`]: one `lstm_bwd_step` launch per step
+/// (k = T-1 .. 0) writing the gate gradients dG of every step, then per direction:
+/// dW_ih += dG^T x, dW_hh += dG^T h_prev (a strided view of y), db_ih and db_hh +=
+/// colsum(dG); finally dx += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bwd<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    s: &LstmShape,
+    x: &DevBuf<D, T>,
+    p: &LstmParams<KernelBackend<T, D>>,
+    y: &DevBuf<D, T>,
+    saved: &DevBuf<D, T>,
+    dy: &DevBuf<D, T>,
+    dx: Option<&mut DevBuf<D, T>>,
+    gr: &mut LstmGrads<KernelBackend<T, D>>,
+) -> Result<()> {
+    debug_assert!(x.len == s.x_len() && dy.len == s.y_len() && saved.len == s.saved_len());
+    let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
+    let item = rows * g4;
+    let dg = be.alloc_of::<T>(2 * s.m * item)?;
+    let dc = be.alloc_of::<T>(2 * s.m * s.b * h)?;
+    let cfg = step_cfg(be, s);
+    for k in (0..s.t).rev() {
+        let sp = LstmBwdStepP {
+            w_hh0: be.ptr(p.w_hh[0]),
+            w_hh1: be.ptr(p.w_hh[1]),
+            saved: be.ptr(saved),
+            dy: be.ptr(dy),
+            dg: be.ptr(&dg),
+            dc: be.ptr(&dc),
+            m: s.m as i64,
+            t: s.t as i64,
+            b: s.b as i64,
+            h: h as i64,
+            k: k as i64,
+        };
+        be.launch(LSTM_BWD_STEP, cfg, &sp)?;
+    }
+    param_grads(be, s, x, p, y, &dg, dx, gr, false)
+}
+
+/// One product of the LSTM's GEMM sequence: on the tensor cores when `tc` (the fast path,
+/// src/backend/kernel/lstm_persist.rs; it falls back by itself where it cannot run), else
+/// the SIMT kernel.
+fn product<T: Elem, D: Device>(be: &KernelBackend<T, D>, g: &GemmCall, tc: bool) -> Result<()> {
+    if tc {
+        gemm_tc::call(be, g).map(|_| ())
+    } else {
+        gemm::call(be, g)
+    }
+}
+
+/// `G = x W_ih^T + (b_ih + b_hh)` of both directions into `g` `[2, M, T, B, 4H]`, over all
+/// steps and replicas (one GEMM per direction); on the tensor cores when `tc`.
+pub(super) fn input_projection<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    s: &LstmShape,
+    x: &DevBuf<D, T>,
+    p: &LstmParams<KernelBackend<T, D>>,
+    g: &DevBuf<D, T>,
+    tc: bool,
+) -> Result<()> {
+    let (rows, g4) = (s.t * s.b, 4 * s.h);
+    let item = rows * g4;
+    for d in 0..2 {
+        product(
+            be,
+            &GemmCall {
+                batch: s.m,
+                m: rows,
+                n: g4,
+                k: s.i,
+                trans_a: false,
+                trans_b: true,
+                accumulate: false,
+                a: view(be, x, 0, s.i, rows * s.i),
+                b: view(be, p.w_ih[d], 0, s.i, g4 * s.i),
+                c: view(be, g, d * s.m * item, g4, item),
+                bias: Some(view(be, p.b_ih[d], 0, g4, g4)),
+                bias2: Some(be.ptr(p.b_hh[d])),
+            },
+            tc,
+        )?;
+    }
+    Ok(())
+}
+
+/// The parameter and input gradients from the gate gradients `dg` `[2, M, T, B, 4H]`, per
+/// direction: dW_ih += dG^T x, dW_hh += dG^T h_prev (a strided view of y), db_ih and db_hh +=
+/// colsum(dG); then dx += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev. On the tensor cores and
+/// the parallel column sum when `tc`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn param_grads<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    s: &LstmShape,
+    x: &DevBuf<D, T>,
+    p: &LstmParams<KernelBackend<T, D>>,
+    y: &DevBuf<D, T>,
+    dg: &DevBuf<D, T>,
+    dx: Option<&mut DevBuf<D, T>>,
+    gr: &mut LstmGrads<KernelBackend<T, D>>,
+    tc: bool,
+) -> Result<()> {
+    let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
+    let item = rows * g4;
+    for d in 0..2 {
+        let dg_d = d * s.m * item;
+        // dW_ih[r] += dG[r]^T x[r]: [4H, TB] x [TB, I]
+        product(
+            be,
+            &GemmCall {
+                batch: s.m,
+                m: g4,
+                n: s.i,
+                k: rows,
+                trans_a: true,
+                trans_b: false,
+                accumulate: true,
+                a: view(be, dg, dg_d, g4, item),
+                b: view(be, x, 0, s.i, rows * s.i),
+                c: view(be, gr.w_ih[d], 0, s.i, g4 * s.i),
+                bias: None,
+                bias2: None,
+            },
+            tc,
+        )?;
+        // dW_hh[r] += sum over steps with a predecessor of dG_t^T h_prev(t): forward
+        // pairs dG rows of t = 1..T-1 with h rows of t-1, reverse dG of t = 0..T-2 with h
+        // of t+1; h is direction d's half of y (row stride 2H).
+        if s.t > 1 {
+            let (dg_off, h_row0) = if d == 0 { (s.b * g4, 0) } else { (0, s.b) };
+            product(
+                be,
+                &GemmCall {
+                    batch: s.m,
+                    m: g4,
+                    n: h,
+                    k: (s.t - 1) * s.b,
+                    trans_a: true,
+                    trans_b: false,
+                    accumulate: true,
+                    a: view(be, dg, dg_d + dg_off, g4, item),
+                    b: view(be, y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
+                    c: view(be, gr.w_hh[d], 0, h, g4 * h),
+                    bias: None,
+                    bias2: None,
+                },
+                tc,
+            )?;
+        }
+        let colsum = if tc { gemm_tc::colsum } else { gemm::colsum };
+        colsum(
+            be,
+            s.m,
+            rows,
+            g4,
+            g4,
+            be.at(dg, dg_d),
+            be.ptr(gr.b_ih[d]),
+            be.ptr(gr.b_hh[d]),
+        )?;
+    }
+    if let Some(dx) = dx {
+        for d in 0..2 {
+            // dx[r] += dG_d[r] W_ih_d[r]: [TB, 4H] x [4H, I]
+            product(
+                be,
+                &GemmCall {
+                    batch: s.m,
+                    m: rows,
+                    n: s.i,
+                    k: g4,
+                    trans_a: false,
+                    trans_b: false,
+                    accumulate: true,
+                    a: view(be, dg, d * s.m * item, g4, item),
+                    b: view(be, p.w_ih[d], 0, s.i, g4 * s.i),
+                    c: view(be, dx, 0, s.i, rows * s.i),
+                    bias: None,
+                    bias2: None,
+                },
+                tc,
+            )?;
+        }
+    }
+    Ok(())
+}

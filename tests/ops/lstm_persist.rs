@@ -1,0 +1,206 @@
+//! lstm's fast path (not a `Backend` method yet): the persistent kernels
+//! `lstm_fwd_persist_{f16,bf16}` and `lstm_bwd_persist_{f16,bf16}` (kernels/lstm_persist.cu,
+//! src/backend/kernel/lstm_persist.rs) around the op's GEMM sequence on the tensor cores
+//! (tests/ops/gemm_tc.rs), against the f64 CPU path (src/backend/cpu/lstm.rs) on the same
+//! f32-rounded inputs (tests/common/lstm.rs).
+//!
+//! Tolerances (relative L2 per tensor, [`rel_l2`]; G and the weight-gradient GEMMs in tf32),
+//! see [`MODES`]: f16 forward <= 2e-3 on y and saved; bf16 forward <= 1e-2; backward <= 1e-2
+//! per gradient tensor with bf16 (the PERF-NOTES bound) and <= 5e-3 with f16. Measured values
+//! are printed. Fallbacks (f64, H not a multiple of 16, H > 128) must give the per-step
+//! kernels' results bit for bit: they are those kernels.
+//!
+//! Invariants, bit for bit: two identical runs; replica r of a joint run and its solo run.
+
+use crate::common::lstm::{OUTPUTS, inputs, run_saved, run_with};
+use crate::common::*;
+use recaux::backend::kernel::lstm_persist::{self, LstmKernel, RecPrecision};
+use recaux::backend::kernel::{Device, KernelBackend};
+use recaux::backend::{Backend, Elem, LstmShape};
+use std::cell::Cell;
+
+/// The fast forward with `fp`, then the fast backward with `bp`: [`run_saved`]'s results
+/// and which kernels ran.
+fn fast<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    s: &LstmShape,
+    inp: &[Vec<f64>],
+    fp: RecPrecision,
+    bp: RecPrecision,
+) -> (Vec<Vec<T>>, Vec<T>, [LstmKernel; 2]) {
+    let kinds = Cell::new([LstmKernel::PerStep; 2]);
+    let (out, saved) = run_with(
+        be,
+        s,
+        inp,
+        true,
+        |x, p, y, saved| {
+            let k = lstm_persist::fwd(be, s, x, p, y, saved, fp).unwrap();
+            kinds.set([k, kinds.get()[1]]);
+        },
+        |x, p, y, saved, dy, dx, g| {
+            let k = lstm_persist::bwd(be, s, x, p, y, saved, dy, dx, g, bp).unwrap();
+            kinds.set([kinds.get()[0], k]);
+        },
+    );
+    (out, saved, kinds.get())
+}
+
+const fn shape(m: usize, t: usize, b: usize, i: usize, h: usize) -> LstmShape {
+    LstmShape { m, t, b, i, h }
+}
+
+/// Seed widths at small T; M = 3 with B = 1; T = 1 with two batch slices (the second partial);
+/// B = 1; H = 48 (an odd number of k-tiles) with three slices; a longer T = 24.
+const SHAPES: &[LstmShape] = &[
+    shape(1, 3, 2, 128, 128),
+    shape(1, 2, 2, 256, 128),
+    shape(3, 3, 1, 8, 32),
+    shape(2, 1, 17, 12, 16),
+    shape(1, 4, 1, 4, 64),
+    shape(1, 2, 33, 16, 48),
+    shape(1, 24, 2, 16, 32),
+];
+
+/// (forward operand type, backward operand type, forward bound, backward bound): see the
+/// module doc. The third, f16 forward with a bf16 backward, is the likely default (f16's
+/// precision where values are bounded, bf16's range for gradients).
+const MODES: &[(RecPrecision, RecPrecision, f64, f64)] = &[
+    (RecPrecision::F16, RecPrecision::F16, 2e-3, 5e-3),
+    (RecPrecision::Bf16, RecPrecision::Bf16, 1e-2, 1e-2),
+    (RecPrecision::F16, RecPrecision::Bf16, 2e-3, 1e-2),
+];
+
+fn vs_reference<D: Device>(be: &KernelBackend<f32, D>) {
+    for (q, s) in SHAPES.iter().enumerate() {
+        let inp: Vec<Vec<f64>> = inputs(s, 4000 + 100 * q as u32)
+            .iter()
+            .map(|v| rounded::<f32>(v))
+            .collect();
+        let (want, want_saved) = run_saved(&reference(), s, &inp, true);
+        // The mixed mode only on the narrow shapes (emu time); the two others cover every
+        // kernel on every shape.
+        let modes = if s.h <= 64 { MODES } else { &MODES[..2] };
+        for &(fp, bp, ftol, btol) in modes {
+            let (got, saved, kinds) = fast(be, s, &inp, fp, bp);
+            assert_eq!(
+                kinds,
+                [LstmKernel::Persistent(fp), LstmKernel::Persistent(bp)],
+                "{s:?}"
+            );
+            let ry = rel_l2(&f64s(&got[0]), &want[0]);
+            let rs = rel_l2(&f64s(&saved), &want_saved);
+            assert!(
+                ry <= ftol && rs <= ftol,
+                "{} {s:?} fwd {fp:?}: y {ry:e}, saved {rs:e} > {ftol:e}",
+                be.name()
+            );
+            let mut worst = (0.0f64, "");
+            for ((name, g), w) in OUTPUTS.iter().zip(&got).zip(&want).skip(1) {
+                let r = rel_l2(&f64s(g), w);
+                assert!(
+                    r <= btol,
+                    "{} {s:?} fwd {fp:?} bwd {bp:?}: {name} relative L2 {r:e} > {btol:e}",
+                    be.name()
+                );
+                if r > worst.0 {
+                    worst = (r, name);
+                }
+            }
+            println!(
+                "{} {s:?} {fp:?}/{bp:?}: y {ry:.2e}, saved {rs:.2e}, worst gradient {} {:.2e}",
+                be.name(),
+                worst.1,
+                worst.0
+            );
+        }
+    }
+}
+
+#[test]
+fn lstm_persist_matches_the_f64_reference_within_each_mode_tolerance() {
+    f32_kernel_backends!(vs_reference);
+}
+
+fn joint_vs_solo<D: Device>(be: &KernelBackend<f32, D>) {
+    let s = shape(3, 4, 18, 8, 32);
+    let inp = inputs(&s, 77);
+    for &(fp, bp, _, _) in &MODES[..2] {
+        let (a, a_saved, _) = fast(be, &s, &inp, fp, bp);
+        let (b, b_saved, _) = fast(be, &s, &inp, fp, bp);
+        assert_bits_eq("saved: two runs", &a_saved, &b_saved);
+        for ((n, x), y) in OUTPUTS.iter().zip(&a).zip(&b) {
+            assert_bits_eq(&format!("{n}: two runs"), x, y);
+        }
+        // Replica r alone: every input sliced to replica r.
+        let one = LstmShape { m: 1, ..s };
+        let part = |v: &[f32], parts: usize, k: usize| {
+            let n = v.len() / parts;
+            v[k * n..(k + 1) * n].to_vec()
+        };
+        for r in 0..s.m {
+            let slice = |v: &Vec<f64>| {
+                let n = v.len() / s.m;
+                v[r * n..(r + 1) * n].to_vec()
+            };
+            let solo_in: Vec<Vec<f64>> = inp.iter().map(slice).collect();
+            let (solo, solo_saved, _) = fast(be, &one, &solo_in, fp, bp);
+            for d in 0..2 {
+                assert_bits_eq(
+                    &format!("replica {r}: saved of direction {d}"),
+                    &part(&solo_saved, 2, d),
+                    &part(&a_saved, 2 * s.m, d * s.m + r),
+                );
+            }
+            for ((n, x), y) in OUTPUTS.iter().zip(&solo).zip(&a) {
+                assert_bits_eq(&format!("replica {r}: {n}"), x, &part(y, s.m, r));
+            }
+        }
+    }
+}
+
+#[test]
+fn lstm_persist_is_bit_identical_across_runs_and_joint_vs_solo() {
+    f32_kernel_backends!(joint_vs_solo);
+}
+
+fn fallback<T: Elem, D: Device>(be: &KernelBackend<T, D>) {
+    let mut shapes = vec![shape(2, 3, 2, 5, 7), shape(1, 2, 3, 4, 144)];
+    if T::DTYPE == "f64" {
+        shapes.push(shape(1, 2, 2, 8, 32)); // a supported width, but f64
+    }
+    for s in shapes {
+        let inp = inputs(&s, 55);
+        let (got, saved, kinds) = fast(be, &s, &inp, RecPrecision::F16, RecPrecision::Bf16);
+        assert_eq!(kinds, [LstmKernel::PerStep; 2], "{} {s:?}", T::DTYPE);
+        let (plain, plain_saved) = run_saved(be, &s, &inp, true);
+        assert_bits_eq(&format!("{} {s:?} saved", T::DTYPE), &saved, &plain_saved);
+        for ((n, x), y) in OUTPUTS.iter().zip(&got).zip(&plain) {
+            assert_bits_eq(&format!("{} {s:?} {n}", T::DTYPE), x, y);
+        }
+    }
+}
+
+#[test]
+fn unsupported_shapes_fall_back_to_the_per_step_kernels_bit_for_bit() {
+    kernel_backends!(fallback);
+}
+
+/// Outputs of the four persistent kernels (and the tensor-core GEMMs around them), for the
+/// any-grid check and the sanitizer runs (f64: the per-step fallback): two batch slices (the
+/// second partial), both directions, M = 2; f16 forward with bf16 backward, then the other
+/// way round.
+pub fn outputs<T: Elem, D: Device>(be: &KernelBackend<T, D>) -> Vec<Vec<T>> {
+    let s = shape(2, 3, 17, 8, 16);
+    let inp = inputs(&s, 3);
+    let mut out = Vec::new();
+    for (fp, bp) in [
+        (RecPrecision::F16, RecPrecision::Bf16),
+        (RecPrecision::Bf16, RecPrecision::F16),
+    ] {
+        let (o, saved, _) = fast(be, &s, &inp, fp, bp);
+        out.extend(o);
+        out.push(saved);
+    }
+    out
+}
