@@ -292,15 +292,16 @@ fn parallel_bias_grad_matches_the_f64_reference() {
 }
 
 /// Outputs of every kernel of gemm_tc.cu, for the any-grid check and the sanitizer runs (f64:
-/// the SIMT fallback and the f64 column sums): each layout once (the transposed-A product
-/// split in three), and a column sum over three chunks.
+/// the SIMT fallback and the f64 column sums): each layout once on 2 x 2 tiles (partial at the
+/// edges; the transposed-A product split in three), and a column sum over three chunks with
+/// more columns than one block has threads.
 pub fn outputs<T: Elem, D: Device>(be: &KernelBackend<T, D>) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     for (bits, k) in [(16u32, 40usize), (2 | 8, 12), (1 | 8, 1100), (3 | 16, 8)] {
-        let s = spec(20, 24, k, bits);
+        let s = spec(68, 72, k, bits);
         out.push(fast(be, &s, bits & 16 != 0, &inputs::<T>(&s, 40 + bits)).0);
     }
-    let shape = (2, 1100, 3);
+    let shape = (2, 1100, 300);
     out.push(bias_grad_fast(be, shape, &bias_grad_rounded::<T>(shape)));
     out
 }
