@@ -41,12 +41,14 @@
 //!   without reading device memory.
 
 pub mod check;
+pub mod counters;
 pub mod cpu;
 pub mod cuda;
 pub mod emu;
 mod idx;
 pub mod kernel;
 
+pub use counters::Counters;
 pub use idx::{IdxBounds, IdxBuf};
 
 use crate::error::Result;
@@ -262,6 +264,8 @@ pub trait Exec {
     fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>>;
     /// Wait for all queued work.
     fn sync(&self) -> Result<()>;
+    /// What this backend has done so far (see [`counters`]).
+    fn counters(&self) -> Counters;
     /// Per-kernel timing on or off.
     fn set_profiling(&self, _on: bool) -> Result<()> {
         Ok(())
@@ -434,6 +438,9 @@ pub trait Backend {
     fn download_idx(&self, buf: &Self::IBuf) -> Result<Vec<i32>>;
     /// Wait for all queued work (a no-op on synchronous backends).
     fn sync(&self) -> Result<()>;
+    /// Running totals of what this backend has done: kernel launches, syncs, bytes copied
+    /// each way, allocations... counted where it happens ([`counters`]).
+    fn counters(&self) -> Counters;
 
     // ---- profiling ----------------------------------------------------------------------
     /// Turn per-kernel timing on or off (CUDA: events around every launch; off = no events).
@@ -671,6 +678,9 @@ impl<X: Exec + ?Sized> Backend for X {
     }
     fn sync(&self) -> Result<()> {
         Exec::sync(self)
+    }
+    fn counters(&self) -> Counters {
+        Exec::counters(self)
     }
     fn set_profiling(&self, on: bool) -> Result<()> {
         Exec::set_profiling(self, on)

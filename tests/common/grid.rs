@@ -5,7 +5,7 @@
 //! find nothing to do).
 
 use recaux::backend::kernel::{Device, KernelBackend, LaunchCfg};
-use recaux::backend::{Elem, KernelTiming};
+use recaux::backend::{Counters, Elem, KernelTiming};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,6 +122,9 @@ impl<D: Device> Device for ForcedGrid<D> {
     }
     fn take_profile(&self) -> recaux::Result<Vec<KernelTiming>> {
         self.inner.take_profile()
+    }
+    fn counters(&self) -> Counters {
+        self.inner.counters()
     }
 }
 

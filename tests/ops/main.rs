@@ -19,6 +19,7 @@ mod adam;
 mod ce;
 mod clamp;
 mod contracts;
+mod counters;
 mod dropout;
 mod gemm;
 mod grid;

@@ -24,9 +24,10 @@ mod relu;
 
 pub use lstm_cell::CellMath;
 
+use crate::backend::counters::Tally;
 use crate::backend::{
-    AdamSpec, AdamTensor, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads, LstmParams,
-    LstmShape,
+    AdamSpec, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads,
+    LstmParams, LstmShape,
 };
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ pub struct CpuBackend<T: Elem> {
     /// Large temporaries kept between calls (the LSTM's gates and gate gradients): reusing
     /// them avoids page-faulting tens of MB per call.
     scratch: Mutex<Vec<Vec<T>>>,
+    /// What it has done (crate::backend::counters: op calls count as launches).
+    tally: Tally,
 }
 
 impl<T: Elem> CpuBackend<T> {
@@ -61,6 +64,7 @@ impl<T: Elem> CpuBackend<T> {
             _t: PhantomData,
             prof: Mutex::new(None),
             scratch: Mutex::new(Vec::new()),
+            tally: Tally::default(),
         }
     }
 
@@ -76,6 +80,9 @@ impl<T: Elem> CpuBackend<T> {
         (0..count)
             .map(|_| {
                 let mut v = kept.pop().unwrap_or_default();
+                if v.capacity() < len {
+                    self.tally.alloc(len * size_of::<T>());
+                }
                 v.clear();
                 v.resize(len, T::zero());
                 v
@@ -101,40 +108,57 @@ impl<T: CellMath> Exec for CpuBackend<T> {
     }
 
     fn alloc(&self, len: usize) -> Result<Vec<T>> {
+        self.tally.alloc(len * size_of::<T>());
         Ok(vec![T::zero(); len])
     }
     fn upload(&self, data: &[T]) -> Result<Vec<T>> {
+        self.tally.alloc(size_of_val(data));
+        self.tally.htod(size_of_val(data));
         Ok(data.to_vec())
     }
     fn write(&self, buf: &mut Vec<T>, data: &[T]) -> Result<()> {
+        self.tally.htod(size_of_val(data));
         buf.copy_from_slice(data);
         Ok(())
     }
     fn download(&self, buf: &Vec<T>) -> Result<Vec<T>> {
+        self.tally.dtoh(size_of_val(buf.as_slice()));
+        self.tally.sync();
         Ok(buf.clone())
     }
     fn len(&self, buf: &Vec<T>) -> usize {
         buf.len()
     }
     fn zero(&self, buf: &mut Vec<T>) -> Result<()> {
+        self.tally.memset();
         buf.fill(T::zero());
         Ok(())
     }
     fn upload_idx(&self, data: &[i32]) -> Result<Vec<i32>> {
+        self.tally.alloc(size_of_val(data));
+        self.tally.htod(size_of_val(data));
         Ok(data.to_vec())
     }
     fn alloc_idx(&self, len: usize) -> Result<Vec<i32>> {
+        self.tally.alloc(len * size_of::<i32>());
         Ok(vec![0; len])
     }
     fn write_idx(&self, buf: &mut Vec<i32>, data: &[i32]) -> Result<()> {
+        self.tally.htod(size_of_val(data));
         buf.copy_from_slice(data);
         Ok(())
     }
     fn download_idx(&self, buf: &Vec<i32>) -> Result<Vec<i32>> {
+        self.tally.dtoh(size_of_val(buf.as_slice()));
+        self.tally.sync();
         Ok(buf.clone())
     }
     fn sync(&self) -> Result<()> {
+        self.tally.sync();
         Ok(())
+    }
+    fn counters(&self) -> Counters {
+        self.tally.read()
     }
 
     fn set_profiling(&self, on: bool) -> Result<()> {
@@ -160,6 +184,8 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         Ok(out)
     }
     fn op_begin(&self, op: &'static str) {
+        // An op call is the CPU's launch.
+        self.tally.launch();
         if let Ok(mut g) = self.prof.lock()
             && let Some(p) = g.as_mut()
         {

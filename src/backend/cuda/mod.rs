@@ -7,8 +7,9 @@
 
 pub mod embedded;
 
+use crate::backend::counters::Tally;
 use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
-use crate::backend::{Elem, KernelTiming};
+use crate::backend::{Counters, Elem, KernelTiming};
 use crate::error::{Error, Result};
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaSlice, CudaStream, DevicePtr, DriverError, result, sys,
@@ -108,6 +109,8 @@ pub struct CudaDevice {
     module: sys::CUmodule,
     funcs: Mutex<HashMap<String, sys::CUfunction>>,
     prof: Mutex<Prof>,
+    /// Counted where the driver is called (crate::backend::counters).
+    tally: Tally,
 }
 
 // SAFETY: the raw module and function handles are plain driver handles valid in `ctx`, which
@@ -165,6 +168,7 @@ impl CudaDevice {
             module,
             funcs: Mutex::new(HashMap::new()),
             prof: Mutex::new(Prof::default()),
+            tally: Tally::default(),
         })
     }
 
@@ -212,6 +216,7 @@ impl Device for CudaDevice {
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<CudaSlice<u8>> {
         // Never a zero-byte allocation: every buffer has a valid address.
+        self.tally.alloc(bytes.max(16));
         self.stream
             .alloc_zeros::<u8>(bytes.max(16))
             .map_err(|e| cuda_err(&format!("alloc of {bytes} bytes"), e))
@@ -228,6 +233,7 @@ impl Device for CudaDevice {
         if src.is_empty() {
             return Ok(());
         }
+        self.tally.htod(src.len());
         self.stream
             .memcpy_htod(src, &mut dst.slice_mut(0..src.len()))
             .map_err(|e| cuda_err("host to device copy", e))
@@ -244,6 +250,8 @@ impl Device for CudaDevice {
         if dst.is_empty() {
             return Ok(());
         }
+        self.tally.dtoh(dst.len());
+        self.tally.sync();
         self.stream
             .memcpy_dtoh(&src.slice(0..dst.len()), dst)
             .map_err(|e| cuda_err("device to host copy", e))?;
@@ -253,6 +261,7 @@ impl Device for CudaDevice {
     }
 
     fn memset_zero(&self, mem: &mut CudaSlice<u8>) -> Result<()> {
+        self.tally.memset();
         self.stream
             .memset_zeros(mem)
             .map_err(|e| cuda_err("memset", e))
@@ -285,6 +294,7 @@ impl Device for CudaDevice {
         } else {
             None
         };
+        self.tally.launch();
         let mut args = [params.as_ptr() as *mut c_void];
         // SAFETY: `f` takes exactly one argument, a params struct whose bytes are `params`
         // (the #[repr(C)] mirror of the .cu struct); the driver copies it at launch. The
@@ -310,6 +320,7 @@ impl Device for CudaDevice {
     }
 
     fn sync(&self) -> Result<()> {
+        self.tally.sync();
         self.stream
             .synchronize()
             .map_err(|e| cuda_err("synchronize", e))
@@ -333,5 +344,9 @@ impl Device for CudaDevice {
             prof.totals.add(op, &name, ms as f64);
         }
         Ok(prof.totals.take())
+    }
+
+    fn counters(&self) -> Counters {
+        self.tally.read()
     }
 }

@@ -4,8 +4,9 @@
 //! memory; launches are synchronous. It exists to run (and sanitize) the real kernel code on
 //! machines without a GPU.
 
+use crate::backend::counters::Tally;
 use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
-use crate::backend::{Elem, KernelTiming};
+use crate::backend::{Counters, Elem, KernelTiming};
 use crate::error::{Error, Result};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -88,6 +89,9 @@ impl Drop for EmuMem {
 #[derive(Default)]
 pub struct EmuDevice {
     profiling: Mutex<(bool, ProfileTotals)>,
+    /// Counted at the same calls as the cuda device's (a `dtoh` counts as a sync, as it does
+    /// there), so emu's counters are what cuda would do for the same work.
+    tally: Tally,
 }
 
 impl EmuDevice {
@@ -110,6 +114,7 @@ impl Device for EmuDevice {
         let p = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(p)
             .ok_or_else(|| Error::Cuda(format!("emu: out of host memory ({bytes} bytes)")))?;
+        self.tally.alloc(bytes);
         Ok(EmuMem { ptr, bytes, layout })
     }
 
@@ -123,6 +128,7 @@ impl Device for EmuDevice {
         }
         // SAFETY: dst owns at least src.len() bytes; `&mut` excludes any other access.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.ptr.as_ptr(), src.len()) };
+        self.tally.htod(src.len());
         Ok(())
     }
 
@@ -136,12 +142,16 @@ impl Device for EmuDevice {
         }
         // SAFETY: src owns at least dst.len() bytes, initialised (zeroed at allocation).
         unsafe { std::ptr::copy_nonoverlapping(src.ptr.as_ptr(), dst.as_mut_ptr(), dst.len()) };
+        // cuda's dtoh waits for the stream: a sync there, so one here.
+        self.tally.dtoh(dst.len());
+        self.tally.sync();
         Ok(())
     }
 
     fn memset_zero(&self, mem: &mut EmuMem) -> Result<()> {
         // SAFETY: mem owns `bytes` bytes; `&mut` excludes any other access.
         unsafe { std::ptr::write_bytes(mem.ptr.as_ptr(), 0, mem.bytes) };
+        self.tally.memset();
         Ok(())
     }
 
@@ -154,6 +164,7 @@ impl Device for EmuDevice {
             .map_err(|_| Error::Cuda(format!("emu: bad kernel name {name:?}")))?;
         let mut err = [0 as c_char; 256];
         let t0 = Instant::now();
+        self.tally.launch();
         // SAFETY: every pointer is valid for the call; `params` is the kernel's params struct
         // (its size is checked against the C++ one by the library); the addresses inside it
         // come from EmuMem allocations that the calling op borrows for the duration of this
@@ -185,6 +196,7 @@ impl Device for EmuDevice {
     }
 
     fn sync(&self) -> Result<()> {
+        self.tally.sync();
         Ok(())
     }
 
@@ -201,5 +213,9 @@ impl Device for EmuDevice {
 
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
         Ok(self.lock_prof().1.take())
+    }
+
+    fn counters(&self) -> Counters {
+        self.tally.read()
     }
 }

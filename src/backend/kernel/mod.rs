@@ -33,8 +33,8 @@ pub mod table {
 }
 
 use crate::backend::{
-    AdamSpec, AdamTensor, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads, LstmParams,
-    LstmShape, MAX_REPLICAS,
+    AdamSpec, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads,
+    LstmParams, LstmShape, MAX_REPLICAS,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -188,6 +188,9 @@ pub trait Device {
     fn set_profiling(&self, on: bool) -> Result<()>;
     /// Timings since profiling was turned on, per (op, kernel); clears them.
     fn take_profile(&self) -> Result<Vec<KernelTiming>>;
+    /// What the device has done so far, counted in the methods above where they call the
+    /// driver (cuda) or do the work (emu): see [`crate::backend::counters`].
+    fn counters(&self) -> Counters;
 }
 
 /// A typed buffer of `len` elements of `E` on device `D`.
@@ -341,6 +344,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     }
     fn sync(&self) -> Result<()> {
         self.dev.sync()
+    }
+    fn counters(&self) -> Counters {
+        self.dev.counters()
     }
     fn set_profiling(&self, on: bool) -> Result<()> {
         self.dev.set_profiling(on)
