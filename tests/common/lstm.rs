@@ -88,8 +88,15 @@ pub fn run<B: Backend>(be: &B, s: &LstmShape, inp: &[Vec<f64>], with_dx: bool) -
         b_hh: [&w[3], &w[7]],
     };
     let mut y = be.alloc(s.y_len()).unwrap();
-    let mut saved = be.alloc(s.saved_len()).unwrap();
-    be.lstm_fwd(s, &x, &p, &mut y, &mut saved).unwrap();
+    let z = be.lstm_sizes(s);
+    let mut saved = be.alloc_bytes(z.saved).unwrap();
+    // The scratch starts as all-ones bytes (NaN in f32 and f64): an op that read scratch it
+    // had not written would show it in every output.
+    let mut scratch = be.alloc_bytes(z.scratch).unwrap();
+    be.write_bytes(&mut scratch, &vec![0xFF; z.scratch])
+        .unwrap();
+    be.lstm_fwd(s, &x, &p, &mut y, &mut saved, &mut scratch)
+        .unwrap();
     let dy = up(&inp[9]);
     let mut dx = up(&inp[10]);
     let mut gb: Vec<B::Buf> = inp[11..19].iter().map(up).collect();
@@ -104,7 +111,9 @@ pub fn run<B: Backend>(be: &B, s: &LstmShape, inp: &[Vec<f64>], with_dx: bool) -
             b_hh: [g3, g7],
         };
         let dxo = if with_dx { Some(&mut dx) } else { None };
-        be.lstm_bwd(s, &x, &p, &y, &saved, &dy, dxo, &mut g)
+        be.write_bytes(&mut scratch, &vec![0xFF; z.scratch])
+            .unwrap();
+        be.lstm_bwd(s, &x, &p, &y, &saved, &mut scratch, &dy, dxo, &mut g)
             .unwrap();
     }
     let mut out = vec![be.download(&y).unwrap(), be.download(&dx).unwrap()];

@@ -22,10 +22,13 @@ pub mod ce;
 pub mod clamp;
 pub mod dropout;
 pub mod gemm;
+pub mod guard;
+pub mod input;
 pub mod l1;
 pub mod lstm;
 pub mod max_time;
 pub mod relu;
+pub mod score;
 
 /// Every kernel (generated from kernels/*.cu by build.rs).
 pub mod table {
@@ -33,8 +36,8 @@ pub mod table {
 }
 
 use crate::backend::{
-    AdamSpec, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads,
-    LstmParams, LstmShape, MAX_REPLICAS,
+    AdamSpec, AdamTable, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, GuardState,
+    KernelTiming, LstmGrads, LstmParams, LstmShape, LstmSizes, MAX_REPLICAS, SlotLayout,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -164,6 +167,10 @@ pub struct KernelInfo {
 pub trait Device {
     /// A device allocation.
     type Mem;
+    /// Host memory for copies the host does not wait for (page-locked on cuda).
+    type Pinned;
+    /// A recorded step.
+    type Graph;
     /// "cuda" or "emu".
     fn name(&self) -> &'static str;
     /// A zero-filled allocation of `bytes` bytes.
@@ -191,6 +198,32 @@ pub trait Device {
     /// What the device has done so far, counted in the methods above where they call the
     /// driver (cuda) or do the work (emu): see [`crate::backend::counters`].
     fn counters(&self) -> Counters;
+
+    /// Zero-filled pinned host memory ([`Exec::alloc_pinned`]).
+    fn alloc_pinned(&self, bytes: usize) -> Result<Self::Pinned>;
+    /// Its size.
+    fn pinned_len(&self, p: &Self::Pinned) -> usize;
+    /// [`Exec::pinned_mut`].
+    fn pinned_mut<'a>(&self, p: &'a mut Self::Pinned) -> Result<&'a mut [u8]>;
+    /// [`Exec::pinned_read`].
+    fn pinned_read<'a>(&self, p: &'a Self::Pinned) -> Result<&'a [u8]>;
+    /// [`Exec::send`].
+    fn send(&self, src: &mut Self::Pinned, dst: &mut Self::Mem, bytes: usize) -> Result<()>;
+    /// [`Exec::release`].
+    fn release(&self, src: &mut Self::Pinned) -> Result<()>;
+    /// [`Exec::fetch`]: the first `bytes` of `src`.
+    fn fetch(&self, src: &Self::Mem, bytes: usize, dst: &mut Self::Pinned) -> Result<()>;
+    /// [`Exec::capture_begin`].
+    fn capture_begin(&self) -> Result<()>;
+    /// [`Exec::capture_end`].
+    fn capture_end(&self) -> Result<Self::Graph>;
+    /// [`Exec::graph_launch`].
+    ///
+    /// # Safety
+    /// As [`Exec::graph_launch`]: every buffer the recording uses is still alive.
+    unsafe fn graph_launch(&self, g: &Self::Graph) -> Result<()>;
+    /// [`Exec::graph_len`].
+    fn graph_len(&self, g: &Self::Graph) -> usize;
 }
 
 /// A typed buffer of `len` elements of `E` on device `D`.
@@ -307,6 +340,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     type T = T;
     type Buf = DevBuf<D, T>;
     type IBuf = DevBuf<D, i32>;
+    type Bytes = DevBuf<D, u8>;
+    type Pinned = D::Pinned;
+    type Graph = D::Graph;
 
     fn name(&self) -> String {
         self.dev.name().to_string()
@@ -348,6 +384,53 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     fn counters(&self) -> Counters {
         self.dev.counters()
     }
+    fn alloc_bytes(&self, bytes: usize) -> Result<Self::Bytes> {
+        self.alloc_of(bytes)
+    }
+    fn bytes_len(&self, b: &Self::Bytes) -> usize {
+        b.len
+    }
+    fn write_bytes(&self, b: &mut Self::Bytes, data: &[u8]) -> Result<()> {
+        self.dev.htod(data, &mut b.mem)
+    }
+    fn read_bytes(&self, b: &Self::Bytes) -> Result<Vec<u8>> {
+        self.download_of(b)
+    }
+    fn alloc_pinned(&self, bytes: usize) -> Result<Self::Pinned> {
+        self.dev.alloc_pinned(bytes)
+    }
+    fn pinned_len(&self, p: &Self::Pinned) -> usize {
+        self.dev.pinned_len(p)
+    }
+    fn pinned_mut<'a>(&self, p: &'a mut Self::Pinned) -> Result<&'a mut [u8]> {
+        self.dev.pinned_mut(p)
+    }
+    fn pinned_read<'a>(&self, p: &'a Self::Pinned) -> Result<&'a [u8]> {
+        self.dev.pinned_read(p)
+    }
+    fn send(&self, src: &mut Self::Pinned, dst: &mut Self::Bytes, bytes: usize) -> Result<()> {
+        self.dev.send(src, &mut dst.mem, bytes)
+    }
+    fn release(&self, src: &mut Self::Pinned) -> Result<()> {
+        self.dev.release(src)
+    }
+    fn fetch(&self, src: &Self::Buf, dst: &mut Self::Pinned) -> Result<()> {
+        self.dev
+            .fetch(&src.mem, src.len * std::mem::size_of::<T>(), dst)
+    }
+    fn capture_begin(&self) -> Result<()> {
+        self.dev.capture_begin()
+    }
+    fn capture_end(&self) -> Result<Self::Graph> {
+        self.dev.capture_end()
+    }
+    unsafe fn graph_launch(&self, g: &Self::Graph) -> Result<()> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.dev.graph_launch(g) }
+    }
+    fn graph_len(&self, g: &Self::Graph) -> usize {
+        self.dev.graph_len(g)
+    }
     fn set_profiling(&self, on: bool) -> Result<()> {
         self.dev.set_profiling(on)
     }
@@ -363,7 +446,7 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
 
     fn dropout_fwd(
         &self,
-        d: &DropoutSpec,
+        d: &DropoutSpec<Self>,
         n: usize,
         x: &Self::Buf,
         x_shared: bool,
@@ -373,7 +456,7 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     }
     fn dropout_bwd(
         &self,
-        d: &DropoutSpec,
+        d: &DropoutSpec<Self>,
         n: usize,
         dy: &Self::Buf,
         dx: &mut Self::Buf,
@@ -400,15 +483,19 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     ) -> Result<()> {
         gemm::bias_grad(self, batch, rows, cols, dy, db)
     }
+    fn lstm_sizes(&self, s: &LstmShape) -> LstmSizes {
+        lstm::sizes::<T>(s)
+    }
     fn lstm_fwd(
         &self,
         s: &LstmShape,
         x: &Self::Buf,
         p: &LstmParams<Self>,
         y: &mut Self::Buf,
-        saved: &mut Self::Buf,
+        saved: &mut Self::Bytes,
+        scratch: &mut Self::Bytes,
     ) -> Result<()> {
-        lstm::fwd(self, s, x, p, y, saved)
+        lstm::fwd(self, s, x, p, y, saved, scratch)
     }
     fn lstm_bwd(
         &self,
@@ -416,12 +503,13 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         x: &Self::Buf,
         p: &LstmParams<Self>,
         y: &Self::Buf,
-        saved: &Self::Buf,
+        saved: &Self::Bytes,
+        scratch: &mut Self::Bytes,
         dy: &Self::Buf,
         dx: Option<&mut Self::Buf>,
         g: &mut LstmGrads<Self>,
     ) -> Result<()> {
-        lstm::bwd(self, s, x, p, y, saved, dy, dx, g)
+        lstm::bwd(self, s, x, p, y, saved, scratch, dy, dx, g)
     }
     fn max_time_fwd(
         &self,
@@ -474,6 +562,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     ) -> Result<()> {
         clamp::bwd(self, n, lo, hi, x, dy, dx)
     }
+    fn l1_scratch(&self, m: usize, n: usize) -> usize {
+        l1::scratch(m, n)
+    }
     fn l1_fwd(
         &self,
         m: usize,
@@ -481,8 +572,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         target: &Self::Buf,
         r: &Self::Buf,
         loss: &mut Self::Buf,
+        scratch: &mut Self::Bytes,
     ) -> Result<()> {
-        l1::fwd(self, m, n, target, r, loss)
+        l1::fwd(self, m, n, target, r, loss, scratch)
     }
     fn l1_bwd(
         &self,
@@ -516,8 +608,47 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     ) -> Result<()> {
         ce::bwd(self, b, c, scale, logits, labels, dlogits)
     }
-    fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+    fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
+        adam::table(self, m, tensors)
+    }
+    fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         adam::adam(self, s, tensors)
+    }
+    fn input(
+        &self,
+        layout: SlotLayout,
+        src: &Self::Bytes,
+        x: &mut Self::Buf,
+        y: &mut Self::IBuf,
+        vals: &mut Self::Bytes,
+    ) -> Result<()> {
+        input::input(self, layout, src, x, y, vals)
+    }
+    fn score(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        loss: [&Self::Buf; 2],
+        vals: &Self::Bytes,
+        record: &mut Self::Buf,
+    ) -> Result<()> {
+        score::score(self, (m, b, c), logits, labels, loss, vals, record)
+    }
+    fn guard_scratch(&self, entries: usize) -> usize {
+        guard::scratch(entries)
+    }
+    fn guard(
+        &self,
+        lambdas: &[f64],
+        loss: [&Self::Buf; 2],
+        grads: &mut [&mut Self::Buf],
+        table: &AdamTable<Self>,
+        state: GuardState<'_, Self>,
+    ) -> Result<()> {
+        guard::guard(self, lambdas, loss, grads, table, state)
     }
 }
 
