@@ -110,6 +110,23 @@ __device__ __forceinline__ double rx_log(double x) { return log(x); }
 __device__ __forceinline__ float rx_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double rx_sqrt(double x) { return sqrt(x); }
 
+// ---- bits and finiteness, the same on both compilers -----------------------------------------
+__device__ __forceinline__ float rx_uint_as_float(unsigned int b) {
+#ifdef RECAUX_EMU
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+#else
+    return __uint_as_float(b);
+#endif
+}
+// Not NaN and not infinite (x - x is 0 only for finite x; no reliance on -ffast-math-free
+// isfinite overloads, and the same on nvcc and g++).
+template <class T>
+__device__ __forceinline__ bool rx_finite(T x) {
+    return (x - x) == T(0);
+}
+
 // ---- Philox-4x32-10, the same function as src/rng.rs -----------------------------------------
 // counter c[0..4], key (k0, k1); output overwrites c.
 __device__ __forceinline__ void rx_philox4x32_10(u32 c[4], u32 k0, u32 k1) {

@@ -4,7 +4,9 @@
 // Philox (rx_dropout_words, the same as src/rng.rs), so the backward recomputes it and the CPU
 // draws the same mask. One thread per 4 elements: one Philox call gives the 4 words.
 // Grid: x strides over quads of a replica's n elements, y strides over replicas; any grid is
-// correct and gives the same result (every element is one thread's work).
+// correct and gives the same result (every element is one thread's work). The step counter is
+// a params field, or, in a training step, read from the step's values in device memory, so
+// that a recorded step (CUDA graph) replays with the counter of the step being run.
 #include "common.cuh"
 
 // Both kernels: dropout_fwd writes y = x * keep * scale; dropout_bwd adds dx += dy * keep *
@@ -17,6 +19,7 @@ struct DropoutP {
     i64 x_stride;     // 0 when x is shared by the replicas, else n
     i64 m;            // replicas
     u64 step;         // training step
+    const u64* step_at;  // when not null, the step is read here (a step's StepVals: replays)
     double scale;     // 1 / (1 - p)
     u32 threshold;    // keep when (word >> 8) >= threshold (rng::dropout_threshold)
     u32 tensor;       // dropout site id
@@ -27,13 +30,14 @@ template <class T, bool kBackward>
 __device__ __forceinline__ void dropout_body(const DropoutP<T>& p) {
     const T scale = (T)p.scale;
     const i64 nq = (p.n + 3) / 4;
+    const u64 step = p.step;
     for (i64 r = blockIdx.y; r < p.m; r += gridDim.y) {
         const u64 seed = p.seeds[r];
         const T* x = p.x + r * p.x_stride;
         T* y = p.y + r * p.n;
         for (i64 q = rx_gid(); q < nq; q += rx_gstride()) {
             u32 w[4];
-            rx_dropout_words(seed, p.step, p.tensor, (u64)q, w);
+            rx_dropout_words(seed, step, p.tensor, (u64)q, w);
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 const i64 i = 4 * q + j;

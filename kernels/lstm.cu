@@ -14,7 +14,7 @@
 //   saved   [2, M, T, B, 6H]  i, f, g, o (activated), c, tanh(c) per step (as the CPU backend)
 //   y, dy   [M, T, B, 2H]     direction d in features d*H .. d*H+H
 //   w_hh    [M, 4H, H] per direction
-//   dc      [2, M, B, H]      dc carried from step to step (backward), zero before the loop
+//   dc      [2, M, B, H]      dc carried from step to step (backward; not read at k = T-1)
 #include "common.cuh"
 
 __device__ __forceinline__ float lstm_tanh(float x) { return tanhf(x); }
@@ -141,7 +141,9 @@ __device__ void lstm_bwd_step(const LstmBwdStepP<T>& p) {
             const T dh = p.dy[((r * TT + t) * B + bi) * 2 * H + d * H + j] + dh_rec;
             const T d_o = dh * tc;
             T* dcp = p.dc + (item * B + bi) * H + j;
-            const T dc = *dcp + dh * og * (T(1) - tc * tc);
+            // dc carried from the step after t; the first step launched (k = T-1) starts from 0
+            // (the scratch holding dc is not zeroed in between)
+            const T dc = (has_next ? *dcp : T(0)) + dh * og * (T(1) - tc * tc);
             const T di = dc * gg, dgg = dc * ig, df = dc * c_prev;
             *dcp = dc * fg;
             T* dgr = p.dg + ((item * TT + t) * B + bi) * H4;

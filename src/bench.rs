@@ -1,6 +1,6 @@
 //! Timing a full training step (forward with dropout, backward, Adam) on any backend.
 
-use crate::backend::{Backend, Elem, KernelTiming};
+use crate::backend::{Backend, Counters, Elem, KernelTiming};
 use crate::error::Result;
 use crate::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
 use crate::rng;
@@ -28,6 +28,8 @@ pub struct BenchResult {
     pub step_ms: Vec<f64>,
     /// Per-kernel totals over the timed steps (empty without `profile` or profiler).
     pub profile: Vec<KernelTiming>,
+    /// What the backend did over the timed steps (batch upload included), summed.
+    pub counters: Counters,
 }
 
 impl BenchResult {
@@ -66,7 +68,11 @@ pub fn run<B: Backend>(
     let mut xb = be.alloc(n_x)?;
     let mut yb = be.alloc_idx(b)?;
     let mut step_ms = Vec::with_capacity(cfg.steps);
+    let mut c0 = be.counters();
     for step in 0..cfg.warmup + cfg.steps {
+        if step == cfg.warmup {
+            c0 = be.counters();
+        }
         let x: Vec<B::T> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
             .into_iter()
             .map(B::T::of)
@@ -93,6 +99,7 @@ pub fn run<B: Backend>(
         }
         on_step(step, ms);
     }
+    let counters = be.counters().since(&c0);
     let profile = if cfg.profile {
         let p = be.take_profile()?;
         be.set_profiling(false)?;
@@ -104,5 +111,6 @@ pub fn run<B: Backend>(
         backend: be.name(),
         step_ms,
         profile,
+        counters,
     })
 }

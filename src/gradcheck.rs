@@ -322,6 +322,7 @@ pub fn check_dropout<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> R
         seeds: &seeds,
         step: 5,
         tensor: 2,
+        step_at: None,
     };
     let mut dr = Draw::new(1);
     let x = dr.uniform(m * n, -1.0, 1.0);
@@ -549,8 +550,17 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Resu
             .map(|v| be.upload(v))
             .collect::<Result<Vec<_>>>()?;
         let mut y = be.alloc(s.y_len())?;
-        let mut saved = be.alloc(s.saved_len())?;
-        be.lstm_fwd(&s, &bufs[0], &lstm_params(&bufs), &mut y, &mut saved)?;
+        let z = be.lstm_sizes(&s);
+        let mut saved = be.alloc_bytes(z.saved)?;
+        let mut scratch = be.alloc_bytes(z.scratch)?;
+        be.lstm_fwd(
+            &s,
+            &bufs[0],
+            &lstm_params(&bufs),
+            &mut y,
+            &mut saved,
+            &mut scratch,
+        )?;
         Ok((bufs, y, saved))
     };
     let fwd = |xs: &[Vec<f64>]| -> Result<Vec<f64>> { be.download(&run(xs)?.1) };
@@ -571,7 +581,18 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Resu
             b_ih: [c, gg],
             b_hh: [d, h],
         };
-        be.lstm_bwd(&s, &bufs[0], &p, &y, &saved, &dy, Some(dx), &mut lg)?;
+        let mut scratch = be.alloc_bytes(be.lstm_sizes(&s).scratch)?;
+        be.lstm_bwd(
+            &s,
+            &bufs[0],
+            &p,
+            &y,
+            &saved,
+            &mut scratch,
+            &dy,
+            Some(dx),
+            &mut lg,
+        )?;
         g.iter()
             .zip(&pre)
             .map(|(b, p)| Ok(be.download(b)?.iter().zip(p).map(|(a, q)| a - q).collect()))
@@ -604,7 +625,7 @@ pub fn check_lstm<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Resu
 type LstmRun<B> = (
     Vec<<B as Backend>::Buf>,
     <B as Backend>::Buf,
-    <B as Backend>::Buf,
+    <B as Backend>::Bytes,
 );
 
 /// The layer's parameters among the check's inputs `[x, then per direction W_ih, W_hh, b_ih, b_hh]`.
@@ -743,7 +764,8 @@ pub fn check_l1<B: Backend<T = f64>>(be: &B, per_block: Option<usize>) -> Result
     let tb = be.upload(&target)?;
     let fwd = |xs: &[Vec<f64>]| -> Result<Vec<f64>> {
         let mut loss = be.alloc(m)?;
-        be.l1_fwd(m, n, &tb, &be.upload(&xs[0])?, &mut loss)?;
+        let mut scratch = be.alloc_bytes(be.l1_scratch(m, n))?;
+        be.l1_fwd(m, n, &tb, &be.upload(&xs[0])?, &mut loss, &mut scratch)?;
         be.download(&loss)
     };
     let bwd = |xs: &[Vec<f64>], w: &[f64]| -> Result<Vec<Vec<f64>>> {

@@ -55,22 +55,32 @@ pub fn at_most(what: &str, v: usize, max: usize) -> Result<()> {
 }
 
 /// Elements of every buffer a training step allocates besides the parameters (activations,
-/// saved LSTM state, activation gradients) for `m` replicas, `t` frames and `b` rows, summed;
-/// and the largest one. `None` on overflow. Mirrors [`crate::model::Workspace::new`] (a test
-/// there checks the two agree).
+/// saved LSTM state and scratch, activation gradients) for `m` replicas, `t` frames and `b`
+/// rows, summed; and the largest one. `None` on overflow. Mirrors
+/// [`crate::model::Workspace::new`] on the CPU backend (a test there checks the two agree);
+/// the kernel backends' LSTM scratch is smaller (`8H` per row and item plus the carried dc,
+/// against the CPU's `10H`), their L1 partial sums a few KiB more.
 pub fn workspace_elems(spec: &ModelSpec, m: usize, t: usize, b: usize) -> Option<(usize, usize)> {
     let (f, h, d, c) = (spec.features, spec.hidden, spec.fc1, spec.classes);
     let seq = m.checked_mul(t)?.checked_mul(b)?;
     let mb = m.checked_mul(b)?;
     let saved = seq.checked_mul(12)?.checked_mul(h)?;
+    let scratch = seq.checked_mul(10)?.checked_mul(h)?;
     let seq_f = seq.checked_mul(f)?;
     let seq_2h = seq.checked_mul(2)?.checked_mul(h)?;
     let mb_2h = mb.checked_mul(2)?.checked_mul(h)?;
     let mb_d = mb.checked_mul(d)?;
     let mb_c = mb.checked_mul(c)?;
-    let largest = saved.max(seq_f).max(seq_2h).max(mb_2h).max(mb_d).max(mb_c);
+    let largest = saved
+        .max(scratch)
+        .max(seq_f)
+        .max(seq_2h)
+        .max(mb_2h)
+        .max(mb_d)
+        .max(mb_c);
     let total = [
         (saved, 2),
+        (scratch, 1),
         (seq_f, 5),
         (seq_2h, 7),
         (mb_2h, 3),

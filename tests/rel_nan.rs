@@ -63,6 +63,7 @@ fn nan_propagates_on<B: Backend>(be: &B) {
         seeds: &[7],
         step: 3,
         tensor: 1,
+        step_at: None,
     };
     let n = 64;
     let x = be.upload(&of(&vec![nan; n])).unwrap();

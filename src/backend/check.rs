@@ -6,8 +6,8 @@
 //! backend.
 
 use super::{
-    AdamSpec, AdamTensor, Backend, DropoutSpec, GemmSpec, IdxBounds, LstmGrads, LstmParams,
-    LstmShape, MAX_REPLICAS,
+    AdamSpec, AdamTable, AdamTensor, Backend, DropoutSpec, GemmSpec, GuardState, IdxBounds,
+    LstmGrads, LstmParams, LstmShape, MAX_REPLICAS, RECORD_COLS, Slot, StepVals,
 };
 use crate::error::{Error, Result};
 
@@ -52,15 +52,41 @@ pub(super) fn write(got: usize, want: usize, op: &str) -> Result<()> {
     len_is(op, "data", want, got)
 }
 
+/// `need` bytes fit into `have`.
+pub(super) fn fits(op: &str, arg: &str, need: usize, have: usize) -> Result<()> {
+    if need > have {
+        return Err(Error::shape(format!(
+            "{op}: `{arg}` has {have} bytes, {need} are needed"
+        )));
+    }
+    Ok(())
+}
+
+/// Raw memory of at least `need` bytes.
+fn bytes_at_least<B: Backend + ?Sized>(
+    be: &B,
+    op: &str,
+    arg: &str,
+    b: &B::Bytes,
+    need: usize,
+) -> Result<()> {
+    fits(op, arg, need, be.bytes_len(b))
+}
+
+/// A [`StepVals`] buffer.
+fn step_vals<B: Backend + ?Sized>(be: &B, op: &str, arg: &str, b: &B::Bytes) -> Result<()> {
+    bytes_at_least(be, op, arg, b, StepVals::BYTES)
+}
+
 pub fn dropout_fwd<B: Backend + ?Sized>(
     be: &B,
-    d: &DropoutSpec,
+    d: &DropoutSpec<B>,
     n: usize,
     x: &B::Buf,
     x_shared: bool,
     y: &B::Buf,
 ) -> Result<()> {
-    dropout_spec("dropout_fwd", d)?;
+    dropout_spec(be, "dropout_fwd", d)?;
     let m = d.seeds.len();
     buf(be, "dropout_fwd", "x", x, if x_shared { n } else { m * n })?;
     buf(be, "dropout_fwd", "y", y, m * n)
@@ -68,23 +94,26 @@ pub fn dropout_fwd<B: Backend + ?Sized>(
 
 pub fn dropout_bwd<B: Backend + ?Sized>(
     be: &B,
-    d: &DropoutSpec,
+    d: &DropoutSpec<B>,
     n: usize,
     dy: &B::Buf,
     dx: &B::Buf,
 ) -> Result<()> {
-    dropout_spec("dropout_bwd", d)?;
+    dropout_spec(be, "dropout_bwd", d)?;
     let m = d.seeds.len();
     buf(be, "dropout_bwd", "dy", dy, m * n)?;
     buf(be, "dropout_bwd", "dx", dx, m * n)
 }
 
-fn dropout_spec(op: &str, d: &DropoutSpec) -> Result<()> {
+fn dropout_spec<B: Backend + ?Sized>(be: &B, op: &str, d: &DropoutSpec<B>) -> Result<()> {
     if !(0.0..1.0).contains(&d.p) {
         return Err(Error::config(
             "dropout.p",
             format!("{op}: {} is not in [0, 1)", d.p),
         ));
+    }
+    if let Some(v) = d.step_at {
+        step_vals(be, op, "step_at", v)?;
     }
     replicas(op, d.seeds.len())
 }
@@ -146,18 +175,41 @@ fn lstm_params<B: Backend + ?Sized>(
     Ok(())
 }
 
+/// `saved` has exactly the bytes the backend asked for, `scratch` at least.
+fn lstm_mem<B: Backend + ?Sized>(
+    be: &B,
+    op: &str,
+    s: &LstmShape,
+    (saved, scratch): (&B::Bytes, &B::Bytes),
+) -> Result<()> {
+    // No byte counts in these messages: they are the backend's own (its layout), and a bad
+    // call gets the same error on every backend.
+    let need = be.lstm_sizes(s);
+    if be.bytes_len(saved) != need.saved {
+        return Err(Error::shape(format!(
+            "{op}: `saved` is not the size `lstm_sizes` gives for {s:?}"
+        )));
+    }
+    if be.bytes_len(scratch) < need.scratch {
+        return Err(Error::shape(format!(
+            "{op}: `scratch` is smaller than `lstm_sizes` gives for {s:?}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn lstm_fwd<B: Backend + ?Sized>(
     be: &B,
     s: &LstmShape,
     x: &B::Buf,
     p: &LstmParams<B>,
     y: &B::Buf,
-    saved: &B::Buf,
+    mem: (&B::Bytes, &B::Bytes),
 ) -> Result<()> {
     lstm_params(be, "lstm_fwd", s, p)?;
     buf(be, "lstm_fwd", "x", x, s.x_len())?;
     buf(be, "lstm_fwd", "y", y, s.y_len())?;
-    buf(be, "lstm_fwd", "saved", saved, s.saved_len())
+    lstm_mem(be, "lstm_fwd", s, mem)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -167,7 +219,7 @@ pub fn lstm_bwd<B: Backend + ?Sized>(
     x: &B::Buf,
     p: &LstmParams<B>,
     y: &B::Buf,
-    saved: &B::Buf,
+    mem: (&B::Bytes, &B::Bytes),
     dy: &B::Buf,
     dx: Option<&B::Buf>,
     g: &LstmGrads<B>,
@@ -177,7 +229,7 @@ pub fn lstm_bwd<B: Backend + ?Sized>(
     buf(be, op, "x", x, s.x_len())?;
     buf(be, op, "y", y, s.y_len())?;
     buf(be, op, "dy", dy, s.y_len())?;
-    buf(be, op, "saved", saved, s.saved_len())?;
+    lstm_mem(be, op, s, mem)?;
     for d in 0..2 {
         buf(be, op, "dw_ih", g.w_ih[d], s.m * 4 * s.h * s.i)?;
         buf(be, op, "dw_hh", g.w_hh[d], s.m * 4 * s.h * s.h)?;
@@ -286,13 +338,15 @@ pub fn l1_fwd<B: Backend + ?Sized>(
     target: &B::Buf,
     r: &B::Buf,
     loss: &B::Buf,
+    scratch: &B::Bytes,
 ) -> Result<()> {
     let op = "l1_fwd";
     replicas(op, m)?;
     l1_n(op, n)?;
     buf(be, op, "target", target, n)?;
     buf(be, op, "r", r, m * n)?;
-    buf(be, op, "loss", loss, m)
+    buf(be, op, "loss", loss, m)?;
+    bytes_at_least(be, op, "scratch", scratch, be.l1_scratch(m, n))
 }
 
 pub fn l1_bwd<B: Backend + ?Sized>(
@@ -357,15 +411,13 @@ pub fn ce_bwd<B: Backend + ?Sized>(
     buf(be, op, "dlogits", dlogits, m * b * c)
 }
 
-pub fn adam<B: Backend + ?Sized>(be: &B, s: &AdamSpec, tensors: &[AdamTensor<B>]) -> Result<()> {
-    let m = s.lr.len();
+/// Adam's tensors: `[M, numel]` each, the four buffers of one tensor of equal length.
+pub fn adam_tensors<B: Backend + ?Sized>(
+    be: &B,
+    m: usize,
+    tensors: &[AdamTensor<B>],
+) -> Result<()> {
     replicas("adam", m)?;
-    if s.step == 0 {
-        return Err(Error::config(
-            "adam.step",
-            "adam: the step number starts at 1",
-        ));
-    }
     for (k, t) in tensors.iter().enumerate() {
         let n = be.len(t.param);
         if n % m != 0 {
@@ -378,4 +430,115 @@ pub fn adam<B: Backend + ?Sized>(be: &B, s: &AdamSpec, tensors: &[AdamTensor<B>]
         len_is("adam", &format!("tensors[{k}].v"), be.len(t.v), n)?;
     }
     Ok(())
+}
+
+/// A table built for `m` replicas of `tensors` tensors.
+fn table_for<B: Backend + ?Sized>(
+    op: &str,
+    t: &AdamTable<B>,
+    m: usize,
+    tensors: usize,
+) -> Result<()> {
+    if t.m != m || t.tensors != tensors {
+        return Err(Error::shape(format!(
+            "{op}: the table was built for {} tensors of {} replicas, not {tensors} of {m}",
+            t.tensors, t.m
+        )));
+    }
+    Ok(())
+}
+
+pub fn adam<B: Backend + ?Sized>(be: &B, s: &AdamSpec<B>, tensors: &[AdamTensor<B>]) -> Result<()> {
+    let m = s.lr.len();
+    if s.step == 0 {
+        return Err(Error::config(
+            "adam.step",
+            "adam: the step number starts at 1",
+        ));
+    }
+    adam_tensors(be, m, tensors)?;
+    if let Some(v) = s.vals {
+        step_vals(be, "adam", "vals", v)?;
+    }
+    if let Some(t) = s.table {
+        table_for("adam", t, m, tensors.len())?;
+    }
+    Ok(())
+}
+
+pub fn input<B: Backend + ?Sized>(
+    be: &B,
+    slot: &Slot<B>,
+    x: &B::Buf,
+    y_len: usize,
+    vals: &B::Bytes,
+) -> Result<()> {
+    let op = "input";
+    if slot.labels == IdxBounds::Unknown {
+        return Err(Error::shape(format!(
+            "{op}: the slot holds no staged batch"
+        )));
+    }
+    buf(be, op, "x", x, slot.layout.n)?;
+    len_is(op, "y", y_len, slot.layout.b)?;
+    step_vals(be, op, "vals", vals)
+}
+
+/// A record ring for `m` replicas: `[rows, M, RECORD_COLS]`, rows >= 1.
+fn record<B: Backend + ?Sized>(be: &B, op: &str, m: usize, rec: &B::Buf) -> Result<()> {
+    let n = be.len(rec);
+    if n == 0 || n % (m * RECORD_COLS) != 0 {
+        return Err(Error::shape(format!(
+            "{op}: `record` has {n} elements, not rows x {m} replicas x {RECORD_COLS}"
+        )));
+    }
+    Ok(())
+}
+
+pub fn score<B: Backend + ?Sized>(
+    be: &B,
+    (m, b, c): (usize, usize, usize),
+    logits: &B::Buf,
+    labels: (usize, IdxBounds),
+    loss: [&B::Buf; 2],
+    vals: &B::Bytes,
+    rec: &B::Buf,
+) -> Result<()> {
+    let op = "score";
+    replicas(op, m)?;
+    ce_shape(op, b, c, labels.0, labels.1)?;
+    buf(be, op, "logits", logits, m * b * c)?;
+    buf(be, op, "ce", loss[0], m)?;
+    buf(be, op, "l1", loss[1], m)?;
+    step_vals(be, op, "vals", vals)?;
+    record(be, op, m, rec)
+}
+
+pub fn guard<B: Backend + ?Sized>(
+    be: &B,
+    lambdas: &[f64],
+    loss: [&B::Buf; 2],
+    grads: &[&mut B::Buf],
+    table: &AdamTable<B>,
+    st: &GuardState<'_, B>,
+) -> Result<()> {
+    let op = "guard";
+    let m = lambdas.len();
+    replicas(op, m)?;
+    buf(be, op, "ce", loss[0], m)?;
+    buf(be, op, "l1", loss[1], m)?;
+    table_for(op, table, m, grads.len())?;
+    for (k, g) in grads.iter().enumerate() {
+        let n = be.len(g);
+        if n % m != 0 {
+            return Err(Error::shape(format!(
+                "{op}: gradient {k}: {n} elements is not a multiple of M = {m}"
+            )));
+        }
+    }
+    bytes_at_least(be, op, "active", st.active, 4 * m)?;
+    let need = be.guard_scratch(table.entries());
+    bytes_at_least(be, op, "scratch", st.scratch, need)?;
+    step_vals(be, op, "vals", st.vals)?;
+    record(be, op, m, st.record)
 }

@@ -33,6 +33,10 @@ pub struct Args {
     /// `runs/bench/profile-<backend>-b<B>-t<T>-m<M>`.
     #[arg(long)]
     pub profile_out: Option<PathBuf>,
+    /// Print what the backend did per timed step: kernel launches, graph launches, memsets,
+    /// host<->device syncs, copies and bytes each way, allocations.
+    #[arg(long)]
+    pub counters: bool,
     /// Hidden units per direction (default: the seed's 128).
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
@@ -111,6 +115,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "median_ms_per_replica_step: {:.3}",
         res.median_ms() / args.replicas as f64
     );
+    if args.counters {
+        println!(
+            "counters over {} timed steps (after {} warm-up):",
+            res.step_ms.len(),
+            args.warmup
+        );
+        print!("{}", res.counters.table(res.step_ms.len()));
+    }
     Ok(())
 }
 

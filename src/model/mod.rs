@@ -187,10 +187,15 @@ pub struct Workspace<B: Backend> {
     pub b: usize,
     xd: B::Buf,
     y1: B::Buf,
-    s1: B::Buf,
+    /// What each LSTM layer saves for its backward pass (sizes asked of the backend).
+    s1: B::Bytes,
     /// x_seq: lstm2's output `[M, T, B, 2H]`.
     pub xs: B::Buf,
-    s2: B::Buf,
+    s2: B::Bytes,
+    /// The LSTM layers' scratch (shared: its content does not outlive a call).
+    lstm_scratch: B::Bytes,
+    /// l1_fwd's partial sums.
+    l1_scratch: B::Bytes,
     xs_p: B::Buf,
     pooled: B::Buf,
     arg: B::IBuf,
@@ -203,8 +208,9 @@ pub struct Workspace<B: Backend> {
     rpre: B::Buf,
     /// Reconstruction `[M, T, B, F]`.
     pub rec: B::Buf,
-    ce: B::Buf,
-    l1: B::Buf,
+    /// Cross entropy and L1 loss per replica `[M]`.
+    pub ce: B::Buf,
+    pub l1: B::Buf,
     // gradients
     d_logits: B::Buf,
     d_a1: B::Buf,
@@ -237,7 +243,9 @@ impl<B: Backend> Workspace<B> {
         )?;
         let (f, h, d, c) = (spec.features, spec.hidden, spec.fc1, spec.classes);
         let seq = m * t * b;
-        let l1 = LstmShape { m, t, b, i: f, h };
+        let l0 = LstmShape { m, t, b, i: f, h };
+        let l1 = LstmShape { i: 2 * h, ..l0 };
+        let (z0, z1) = (be.lstm_sizes(&l0), be.lstm_sizes(&l1));
         let a = |n: usize| be.alloc(n);
         Ok(Workspace {
             m,
@@ -245,9 +253,11 @@ impl<B: Backend> Workspace<B> {
             b,
             xd: a(seq * f)?,
             y1: a(seq * 2 * h)?,
-            s1: a(l1.saved_len())?,
+            s1: be.alloc_bytes(z0.saved)?,
             xs: a(seq * 2 * h)?,
-            s2: a(l1.saved_len())?,
+            s2: be.alloc_bytes(z1.saved)?,
+            lstm_scratch: be.alloc_bytes(z0.scratch.max(z1.scratch))?,
+            l1_scratch: be.alloc_bytes(be.l1_scratch(m, t * b * f))?,
             xs_p: a(seq * 2 * h)?,
             pooled: a(m * b * 2 * h)?,
             arg: be.alloc_idx(m * b * 2 * h)?,
@@ -301,11 +311,12 @@ impl<B: Backend> Workspace<B> {
     }
 }
 
-fn dropout_spec<'a>(
-    model: &'a Model<impl Backend>,
+fn dropout_spec<'a, B: Backend>(
+    model: &'a Model<B>,
     mode: Mode,
     site: DropoutSite,
-) -> DropoutSpec<'a> {
+    step_at: Option<&'a B::Bytes>,
+) -> DropoutSpec<'a, B> {
     let (p, step) = match mode {
         Mode::Train { step } => (model.spec.dropout, step),
         Mode::Eval => (0.0, 0),
@@ -315,6 +326,7 @@ fn dropout_spec<'a>(
         seeds: &model.seeds,
         step,
         tensor: site as u32,
+        step_at,
     }
 }
 
@@ -332,7 +344,8 @@ fn linear(batch: usize, rows: usize, out: usize, inp: usize) -> GemmSpec {
 }
 
 /// Forward pass of all replicas on one batch: `x [T, B, F]` (shared), labels `y [B]`.
-/// Fills the workspace and returns the per-replica loss terms.
+/// Fills the workspace and returns the per-replica loss terms (read back from the device:
+/// the training step reads them with its record instead, [`forward_ops`]).
 pub fn forward<B: Backend>(
     be: &B,
     model: &Model<B>,
@@ -341,6 +354,25 @@ pub fn forward<B: Backend>(
     y: &B::IBuf,
     mode: Mode,
 ) -> Result<Losses> {
+    forward_ops(be, model, ws, x, y, mode, None)?;
+    let ce = be.download(&ws.ce)?.into_iter().map(Elem::f64).collect();
+    let l1 = be.download(&ws.l1)?.into_iter().map(Elem::f64).collect();
+    Ok(Losses { ce, l1 })
+}
+
+/// The ops of [`forward`], without reading anything back: the losses stay in `ws.ce` and
+/// `ws.l1`. With `vals` (a [`crate::backend::StepVals`] buffer) the dropout step counter is
+/// read from it on the device instead of `mode`'s (a recorded step replays with the counter
+/// of the step being run).
+pub fn forward_ops<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    ws: &mut Workspace<B>,
+    x: &B::Buf,
+    y: &B::IBuf,
+    mode: Mode,
+    vals: Option<&B::Bytes>,
+) -> Result<()> {
     let s = model.spec;
     let (m, t, b) = (ws.m, ws.t, ws.b);
     if m != model.m() {
@@ -352,7 +384,7 @@ pub fn forward<B: Backend>(
     }
     let (f, h, d, c) = (s.features, s.hidden, s.fc1, s.classes);
     let pp = &model.params;
-    let dsp = |site| dropout_spec(model, mode, site);
+    let dsp = |site| dropout_spec(model, mode, site, vals);
     be.dropout_fwd(&dsp(DropoutSite::Input), t * b * f, x, true, &mut ws.xd)?;
     be.lstm_fwd(
         &ws.lstm_shape(&s, 0),
@@ -360,6 +392,7 @@ pub fn forward<B: Backend>(
         &model.lstm(0),
         &mut ws.y1,
         &mut ws.s1,
+        &mut ws.lstm_scratch,
     )?;
     be.lstm_fwd(
         &ws.lstm_shape(&s, 1),
@@ -367,6 +400,7 @@ pub fn forward<B: Backend>(
         &model.lstm(1),
         &mut ws.xs,
         &mut ws.s2,
+        &mut ws.lstm_scratch,
     )?;
     // classification head
     be.dropout_fwd(
@@ -410,15 +444,13 @@ pub fn forward<B: Backend>(
     )?;
     be.clamp_fwd(m * t * b * f, -1.0, 1.0, &ws.rpre, &mut ws.rec)?;
     // losses
-    be.l1_fwd(m, t * b * f, x, &ws.rec, &mut ws.l1)?;
-    be.ce_fwd(m, b, c, &ws.logits, y, &mut ws.ce)?;
-    let ce = be.download(&ws.ce)?.into_iter().map(Elem::f64).collect();
-    let l1 = be.download(&ws.l1)?.into_iter().map(Elem::f64).collect();
-    Ok(Losses { ce, l1 })
+    be.l1_fwd(m, t * b * f, x, &ws.rec, &mut ws.l1, &mut ws.l1_scratch)?;
+    be.ce_fwd(m, b, c, &ws.logits, y, &mut ws.ce)
 }
 
 /// Backward pass after [`forward`] (same workspace, inputs and mode): accumulates
 /// d(ce_r + λ_r l1_r)/dθ_r into `grads` (zero them first for a fresh step).
+#[allow(clippy::too_many_arguments)]
 pub fn backward<B: Backend>(
     be: &B,
     model: &Model<B>,
@@ -428,6 +460,23 @@ pub fn backward<B: Backend>(
     mode: Mode,
     lambdas: &[f64],
     grads: &mut Grads<B>,
+) -> Result<()> {
+    backward_ops(be, model, ws, x, y, mode, lambdas, grads, None)
+}
+
+/// [`backward`], reading the dropout step counter from `vals` when given (as
+/// [`forward_ops`]).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_ops<B: Backend>(
+    be: &B,
+    model: &Model<B>,
+    ws: &mut Workspace<B>,
+    x: &B::Buf,
+    y: &B::IBuf,
+    mode: Mode,
+    lambdas: &[f64],
+    grads: &mut Grads<B>,
+    vals: Option<&B::Bytes>,
 ) -> Result<()> {
     let s = model.spec;
     let (m, t, b) = (ws.m, ws.t, ws.b);
@@ -440,7 +489,7 @@ pub fn backward<B: Backend>(
     let (f, h, d, c) = (s.features, s.hidden, s.fc1, s.classes);
     let pp = &model.params;
     let g = &mut grads.bufs;
-    let dsp = |site| dropout_spec(model, mode, site);
+    let dsp = |site| dropout_spec(model, mode, site, vals);
     for buf in [
         &mut ws.d_logits,
         &mut ws.d_a1,
@@ -531,6 +580,7 @@ pub fn backward<B: Backend>(
         &model.lstm(1),
         &ws.xs,
         &ws.s2,
+        &mut ws.lstm_scratch,
         &ws.d_xs,
         Some(&mut ws.d_y1),
         &mut grads_lstm(g, 1),
@@ -541,6 +591,7 @@ pub fn backward<B: Backend>(
         &model.lstm(0),
         &ws.y1,
         &ws.s1,
+        &mut ws.lstm_scratch,
         &ws.d_y1,
         None,
         &mut grads_lstm(g, 0),
@@ -625,9 +676,7 @@ mod tests {
         let floats = [
             &ws.xd,
             &ws.y1,
-            &ws.s1,
             &ws.xs,
-            &ws.s2,
             &ws.xs_p,
             &ws.pooled,
             &ws.z1,
@@ -650,7 +699,10 @@ mod tests {
             &ws.d_rpre,
             &ws.d_y1,
         ];
-        let lens: Vec<usize> = floats.iter().map(|b| b.len()).collect();
+        // the CPU backend's saved state and scratch, in elements
+        let raw = [&ws.s1, &ws.s2, &ws.lstm_scratch, &ws.l1_scratch]
+            .map(|r| be.bytes_len(r) / size_of::<f32>());
+        let lens: Vec<usize> = floats.iter().map(|b| b.len()).chain(raw).collect();
         let total = lens.iter().sum::<usize>() + ws.arg.len();
         let largest = *lens.iter().max().unwrap();
         assert_eq!(

@@ -72,6 +72,8 @@ impl<B: Backend> Adam<B> {
             beta2: self.cfg.beta2,
             eps: self.cfg.eps,
             step: self.step,
+            vals: None,
+            table: None,
         };
         let mut tensors: Vec<AdamTensor<B>> = model
             .params

@@ -5,7 +5,7 @@
 //! find nothing to do).
 
 use recaux::backend::kernel::{Device, KernelBackend, LaunchCfg};
-use recaux::backend::{Elem, KernelTiming};
+use recaux::backend::{Counters, Elem, KernelTiming};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +78,8 @@ impl<D> ForcedGrid<D> {
 
 impl<D: Device> Device for ForcedGrid<D> {
     type Mem = D::Mem;
+    type Pinned = D::Pinned;
+    type Graph = D::Graph;
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -122,6 +124,43 @@ impl<D: Device> Device for ForcedGrid<D> {
     }
     fn take_profile(&self) -> recaux::Result<Vec<KernelTiming>> {
         self.inner.take_profile()
+    }
+    fn counters(&self) -> Counters {
+        self.inner.counters()
+    }
+    fn alloc_pinned(&self, bytes: usize) -> recaux::Result<D::Pinned> {
+        self.inner.alloc_pinned(bytes)
+    }
+    fn pinned_len(&self, p: &D::Pinned) -> usize {
+        self.inner.pinned_len(p)
+    }
+    fn pinned_mut<'a>(&self, p: &'a mut D::Pinned) -> recaux::Result<&'a mut [u8]> {
+        self.inner.pinned_mut(p)
+    }
+    fn pinned_read<'a>(&self, p: &'a D::Pinned) -> recaux::Result<&'a [u8]> {
+        self.inner.pinned_read(p)
+    }
+    fn send(&self, src: &mut D::Pinned, dst: &mut D::Mem, bytes: usize) -> recaux::Result<()> {
+        self.inner.send(src, dst, bytes)
+    }
+    fn release(&self, src: &mut D::Pinned) -> recaux::Result<()> {
+        self.inner.release(src)
+    }
+    fn fetch(&self, src: &D::Mem, bytes: usize, dst: &mut D::Pinned) -> recaux::Result<()> {
+        self.inner.fetch(src, bytes, dst)
+    }
+    fn capture_begin(&self) -> recaux::Result<()> {
+        self.inner.capture_begin()
+    }
+    fn capture_end(&self) -> recaux::Result<D::Graph> {
+        self.inner.capture_end()
+    }
+    unsafe fn graph_launch(&self, g: &D::Graph) -> recaux::Result<()> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.inner.graph_launch(g) }
+    }
+    fn graph_len(&self, g: &D::Graph) -> usize {
+        self.inner.graph_len(g)
     }
 }
 

@@ -82,40 +82,24 @@ pub fn run<B: Backend>(be: &B, s: &LstmShape, inp: &[Vec<f64>], with_dx: bool) -
     run_saved(be, s, inp, with_dx).0
 }
 
-/// [`run`]'s outputs, and the forward's `saved`.
+/// [`run`]'s outputs, and the forward's `saved` read as elements of `B::T`.
 pub fn run_saved<B: Backend>(
     be: &B,
     s: &LstmShape,
     inp: &[Vec<f64>],
     with_dx: bool,
 ) -> (Vec<Vec<B::T>>, Vec<B::T>) {
-    run_with(
-        be,
-        s,
-        inp,
-        with_dx,
-        |x, p, y, saved| be.lstm_fwd(s, x, p, y, saved).unwrap(),
-        |x, p, y, saved, dy, dx, g| be.lstm_bwd(s, x, p, y, saved, dy, dx, g).unwrap(),
-    )
+    run_with(be, s, inp, with_dx, || {})
 }
 
-/// [`run`] with the forward and backward passes given (the op's fast path, which is not a
-/// `Backend` method yet): [`run`]'s outputs, and the forward's `saved`.
+/// [`run_saved`] with `between` called after the forward pass and before the backward pass
+/// (e.g. to change the backend's precision).
 pub fn run_with<B: Backend>(
     be: &B,
     s: &LstmShape,
     inp: &[Vec<f64>],
     with_dx: bool,
-    fwd: impl FnOnce(&B::Buf, &LstmParams<B>, &mut B::Buf, &mut B::Buf),
-    bwd: impl FnOnce(
-        &B::Buf,
-        &LstmParams<B>,
-        &B::Buf,
-        &B::Buf,
-        &B::Buf,
-        Option<&mut B::Buf>,
-        &mut LstmGrads<B>,
-    ),
+    between: impl FnOnce(),
 ) -> (Vec<Vec<B::T>>, Vec<B::T>) {
     let up = |v: &Vec<f64>| be.upload(&tv(v)).unwrap();
     let x = up(&inp[0]);
@@ -127,8 +111,16 @@ pub fn run_with<B: Backend>(
         b_hh: [&w[3], &w[7]],
     };
     let mut y = be.alloc(s.y_len()).unwrap();
-    let mut saved = be.alloc(s.saved_len()).unwrap();
-    fwd(&x, &p, &mut y, &mut saved);
+    let z = be.lstm_sizes(s);
+    let mut saved = be.alloc_bytes(z.saved).unwrap();
+    // The scratch starts as all-ones bytes (NaN in f32 and f64): an op that read scratch it
+    // had not written would show it in every output.
+    let mut scratch = be.alloc_bytes(z.scratch).unwrap();
+    be.write_bytes(&mut scratch, &vec![0xFF; z.scratch])
+        .unwrap();
+    be.lstm_fwd(s, &x, &p, &mut y, &mut saved, &mut scratch)
+        .unwrap();
+    between();
     let dy = up(&inp[9]);
     let mut dx = up(&inp[10]);
     let mut gb: Vec<B::Buf> = inp[11..19].iter().map(up).collect();
@@ -143,9 +135,13 @@ pub fn run_with<B: Backend>(
             b_hh: [g3, g7],
         };
         let dxo = if with_dx { Some(&mut dx) } else { None };
-        bwd(&x, &p, &y, &saved, &dy, dxo, &mut g);
+        be.write_bytes(&mut scratch, &vec![0xFF; z.scratch])
+            .unwrap();
+        be.lstm_bwd(s, &x, &p, &y, &saved, &mut scratch, &dy, dxo, &mut g)
+            .unwrap();
     }
     let mut out = vec![be.download(&y).unwrap(), be.download(&dx).unwrap()];
     out.extend(gb.iter().map(|b| be.download(b).unwrap()));
-    (out, be.download(&saved).unwrap())
+    let saved: Vec<B::T> = bytemuck::pod_collect_to_vec(&be.read_bytes(&saved).unwrap());
+    (out, saved)
 }

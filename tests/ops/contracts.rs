@@ -42,6 +42,7 @@ fn bad_calls<B: Backend>(be: &B) -> Vec<(&'static str, String)> {
         seeds: &seeds,
         step: 0,
         tensor: 0,
+        step_at: None,
     };
     let xb = be.alloc(65).unwrap();
     let mut yb = be.alloc(65).unwrap();
@@ -118,17 +119,33 @@ fn bad_calls<B: Backend>(be: &B) -> Vec<(&'static str, String)> {
         b_hh: [&w[3], &w[7]],
     };
     let mut ly = be.alloc(ls.y_len()).unwrap();
-    let mut saved = be.alloc(ls.saved_len()).unwrap();
+    let z = be.lstm_sizes(&ls);
+    let mut saved = be.alloc_bytes(z.saved).unwrap();
+    let mut scratch = be.alloc_bytes(z.scratch).unwrap();
     let lx = be.alloc(ls.x_len() + 1).unwrap();
     err(
         "lstm_fwd x too long",
-        be.lstm_fwd(&ls, &lx, &p, &mut ly, &mut saved),
+        be.lstm_fwd(&ls, &lx, &p, &mut ly, &mut saved, &mut scratch),
     );
     let empty = LstmShape { t: 0, ..ls };
     err(
         "lstm_fwd T = 0",
-        be.lstm_fwd(&empty, &lx, &p, &mut ly, &mut saved),
+        be.lstm_fwd(&empty, &lx, &p, &mut ly, &mut saved, &mut scratch),
     );
+    let lx = be.alloc(ls.x_len()).unwrap();
+    let mut small = be.alloc_bytes(z.saved - 1).unwrap();
+    err(
+        "lstm_fwd saved of another size than the backend asked",
+        be.lstm_fwd(&ls, &lx, &p, &mut ly, &mut small, &mut scratch),
+    );
+    if z.scratch > 0 {
+        let mut small = be.alloc_bytes(z.scratch - 1).unwrap();
+        err(
+            "lstm_fwd scratch too small",
+            be.lstm_fwd(&ls, &lx, &p, &mut ly, &mut saved, &mut small),
+        );
+    }
+    let mut l1s = be.alloc_bytes(be.l1_scratch(1, 1)).unwrap();
     err(
         "l1_fwd n = 0",
         be.l1_fwd(
@@ -137,6 +154,7 @@ fn bad_calls<B: Backend>(be: &B) -> Vec<(&'static str, String)> {
             &be.alloc(0).unwrap(),
             &be.alloc(0).unwrap(),
             &mut loss,
+            &mut l1s,
         ),
     );
     // adam: step 0, and a gradient of another length
@@ -149,6 +167,8 @@ fn bad_calls<B: Backend>(be: &B) -> Vec<(&'static str, String)> {
         beta2: 0.999,
         eps: 1e-8,
         step: 1,
+        vals: None,
+        table: None,
     };
     err(
         "adam grad too short",

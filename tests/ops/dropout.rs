@@ -4,7 +4,7 @@
 //! tolerance below.
 
 use crate::common::*;
-use recaux::backend::{Backend, DropoutSpec};
+use recaux::backend::{Backend, DropoutSpec, StepVals};
 use recaux::rng;
 
 const SEEDS: [u64; 3] = [11, 0xDEAD_BEEF_0000_0001, 3];
@@ -16,12 +16,13 @@ const CASES: [(usize, usize, bool); 4] = [
     (2, 6, true),
 ];
 
-fn spec(m: usize) -> DropoutSpec<'static> {
+fn spec<'a, B: Backend>(m: usize) -> DropoutSpec<'a, B> {
     DropoutSpec {
         p: 0.3,
         seeds: &SEEDS[..m],
         step: (1u64 << 32) + 5,
         tensor: 2,
+        step_at: None,
     }
 }
 
@@ -48,7 +49,7 @@ fn run<B: Backend>(be: &B, m: usize, n: usize, shared: bool, inp: &[Vec<f64>]) -
 #[test]
 fn dropout_reference_is_the_formula() {
     for (m, n, shared) in CASES {
-        let d = spec(m);
+        let d = spec::<recaux::backend::cpu::CpuBackend<f64>>(m);
         let inp = inputs(m, n, shared);
         let out = run(&reference(), m, n, shared, &inp);
         let th = rng::dropout_threshold(d.p);
@@ -105,5 +106,61 @@ fn dropout_matches_the_f64_reference() {
 /// Outputs of every dropout kernel, for the any-grid check.
 pub fn outputs<B: Backend>(be: &B) -> Vec<Vec<B::T>> {
     let (m, n, shared) = (3, 4099, false);
-    run(be, m, n, shared, &inputs(m, n, shared))
+    let mut all = run(be, m, n, shared, &inputs(m, n, shared));
+    all.extend(run_at(be, m, n, &inputs(m, n, shared), (1u64 << 32) + 5, 0));
+    all
+}
+
+/// [`run`] (x not shared) with the spec's step `host` and the step read from a `StepVals`
+/// buffer holding `dev` (as a training step passes it).
+fn run_at<B: Backend>(
+    be: &B,
+    m: usize,
+    n: usize,
+    inp: &[Vec<f64>],
+    dev: u64,
+    host: u64,
+) -> Vec<Vec<B::T>> {
+    let sv = StepVals {
+        dropout_step: dev,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    let mut vals = be.alloc_bytes(StepVals::BYTES).unwrap();
+    be.write_bytes(&mut vals, bytemuck::bytes_of(&sv)).unwrap();
+    let d = DropoutSpec {
+        step: host,
+        step_at: Some(&vals),
+        ..spec::<B>(m)
+    };
+    let x = be.upload(&tv(&inp[0])).unwrap();
+    let mut y = be.alloc(m * n).unwrap();
+    be.dropout_fwd(&d, n, &x, false, &mut y).unwrap();
+    let dy = be.upload(&tv(&inp[1])).unwrap();
+    let mut dx = be.upload(&tv(&inp[2])).unwrap();
+    be.dropout_bwd(&d, n, &dy, &mut dx).unwrap();
+    vec![be.download(&y).unwrap(), be.download(&dx).unwrap()]
+}
+
+/// With `step_at`, the step is the one in device memory, whatever the spec says: the masks
+/// equal those of that step given by value, and differ from the spec's step's.
+fn step_from_the_device<B: Backend>(be: &B) {
+    let (m, n) = (3, 1001);
+    let inp = inputs(m, n, false);
+    let by_value = run(be, m, n, false, &inp);
+    let at = run_at(be, m, n, &inp, spec::<B>(m).step, 3);
+    for (k, (a, b)) in by_value.iter().zip(&at).enumerate() {
+        assert_bits_eq(&format!("{} dropout output {k}", be.name()), a, b);
+    }
+    let other = run_at(be, m, n, &inp, 3, spec::<B>(m).step);
+    assert_ne!(
+        f64s(&other[0]),
+        f64s(&by_value[0]),
+        "{}: the step in device memory is not used",
+        be.name()
+    );
+}
+
+#[test]
+fn dropout_reads_the_step_from_device_memory_when_given() {
+    every_backend!(step_from_the_device);
 }

@@ -17,6 +17,9 @@ fn every_kernel_gives_the_same_bits_for_any_grid() {
     launched.extend(grid_independent!("adam", adam_outputs));
     launched.extend(grid_independent!("gemm", gemm_outputs));
     launched.extend(grid_independent!("lstm", lstm_outputs));
+    launched.extend(grid_independent!("input", input_outputs));
+    launched.extend(grid_independent!("score", score_outputs));
+    launched.extend(grid_independent!("guard", guard_outputs));
     // The fast paths (f32 kernels; on f64 they run the op's plain kernels) and the probes.
     launched.extend(grid_independent!("gemm_tc", kernel gemm_tc_outputs));
     launched.extend(grid_independent!("lstm_persist", kernel lstm_persist_outputs));
@@ -61,6 +64,15 @@ fn gemm_outputs<B: recaux::backend::Backend>(be: &B) -> Vec<Vec<B::T>> {
 }
 fn lstm_outputs<B: recaux::backend::Backend>(be: &B) -> Vec<Vec<B::T>> {
     lstm::outputs(be)
+}
+fn input_outputs<B: recaux::backend::Backend>(be: &B) -> Vec<Vec<B::T>> {
+    input::outputs(be)
+}
+fn score_outputs<B: recaux::backend::Backend>(be: &B) -> Vec<Vec<B::T>> {
+    score::outputs(be)
+}
+fn guard_outputs<B: recaux::backend::Backend>(be: &B) -> Vec<Vec<B::T>> {
+    guard::outputs(be)
 }
 use recaux::backend::Elem;
 use recaux::backend::kernel::{Device, KernelBackend};

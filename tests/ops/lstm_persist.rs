@@ -1,4 +1,5 @@
-//! lstm's fast path (not a `Backend` method yet): the persistent kernels
+//! lstm's fast path (the kernel backends' `lstm_fwd` / `lstm_bwd` at precision f16 or bf16):
+//! the persistent kernels
 //! `lstm_fwd_persist_{f16,bf16}` and `lstm_bwd_persist_{f16,bf16}` (kernels/lstm_persist.cu,
 //! src/backend/kernel/lstm_persist.rs) around the op's GEMM sequence on the tensor cores
 //! (tests/ops/gemm_tc.rs), against the f64 CPU path (src/backend/cpu/lstm.rs) on the same
@@ -16,11 +17,18 @@ use crate::common::lstm::{OUTPUTS, inputs, run_saved, run_with};
 use crate::common::*;
 use recaux::backend::kernel::lstm_persist::{self, LstmKernel, RecPrecision};
 use recaux::backend::kernel::{Device, KernelBackend};
-use recaux::backend::{Backend, Elem, LstmShape};
-use std::cell::Cell;
+use recaux::backend::{Backend, Elem, LstmShape, Precision};
 
-/// The fast forward with `fp`, then the fast backward with `bp`: [`run_saved`]'s results
-/// and which kernels ran.
+fn precision(q: RecPrecision) -> Precision {
+    match q {
+        RecPrecision::F16 => Precision::F16,
+        RecPrecision::Bf16 => Precision::Bf16,
+    }
+}
+
+/// The forward at precision `fp`, then the backward at `bp` (through the `Backend` methods;
+/// f64 backends stay at f64): [`run_saved`]'s results and which kernels ran. The backend is
+/// left at its exact precision.
 fn fast<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
     s: &LstmShape,
@@ -28,22 +36,17 @@ fn fast<T: Elem, D: Device>(
     fp: RecPrecision,
     bp: RecPrecision,
 ) -> (Vec<Vec<T>>, Vec<T>, [LstmKernel; 2]) {
-    let kinds = Cell::new([LstmKernel::PerStep; 2]);
-    let (out, saved) = run_with(
-        be,
-        s,
-        inp,
-        true,
-        |x, p, y, saved| {
-            let k = lstm_persist::fwd(be, s, x, p, y, saved, fp).unwrap();
-            kinds.set([k, kinds.get()[1]]);
-        },
-        |x, p, y, saved, dy, dx, g| {
-            let k = lstm_persist::bwd(be, s, x, p, y, saved, dy, dx, g, bp).unwrap();
-            kinds.set([kinds.get()[0], k]);
-        },
-    );
-    (out, saved, kinds.get())
+    let set = |q: RecPrecision| {
+        if T::DTYPE == "f32" {
+            be.set_precision(precision(q)).unwrap();
+        }
+        lstm_persist::kernel(be, s)
+    };
+    let kf = set(fp);
+    let mut kb = kf;
+    let (out, saved) = run_with(be, s, inp, true, || kb = set(bp));
+    be.set_precision(be.precisions()[0]).unwrap();
+    (out, saved, [kf, kb])
 }
 
 const fn shape(m: usize, t: usize, b: usize, i: usize, h: usize) -> LstmShape {
@@ -171,9 +174,22 @@ fn fallback<T: Elem, D: Device>(be: &KernelBackend<T, D>) {
     }
     for s in shapes {
         let inp = inputs(&s, 55);
+        if T::DTYPE == "f32" {
+            be.set_precision(Precision::F16).unwrap();
+            let words = be.lstm_sizes(&s).kernel;
+            assert!(
+                words.starts_with("lstm_fwd_step") && words.contains("fallback"),
+                "{s:?}: {words}"
+            );
+        }
         let (got, saved, kinds) = fast(be, &s, &inp, RecPrecision::F16, RecPrecision::Bf16);
         assert_eq!(kinds, [LstmKernel::PerStep; 2], "{} {s:?}", T::DTYPE);
+        // The per-step kernels with the GEMMs of f16 / bf16: tf32's (exact f32 on f64).
+        if T::DTYPE == "f32" {
+            be.set_precision(Precision::Tf32).unwrap();
+        }
         let (plain, plain_saved) = run_saved(be, &s, &inp, true);
+        be.set_precision(be.precisions()[0]).unwrap();
         assert_bits_eq(&format!("{} {s:?} saved", T::DTYPE), &saved, &plain_saved);
         for ((n, x), y) in OUTPUTS.iter().zip(&got).zip(&plain) {
             assert_bits_eq(&format!("{} {s:?} {n}", T::DTYPE), x, y);

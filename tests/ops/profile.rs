@@ -68,7 +68,7 @@ fn cpu_and_kernel_profiles_have_the_same_ops() {
 /// name (which starts with the op's).
 #[test]
 fn fast_path_kernels_profile_under_their_op() {
-    use recaux::backend::kernel::lstm_persist::{self, RecPrecision};
+    use recaux::backend::Precision;
     let be = recaux::backend::emu::EmuBackend::<f32>::new().unwrap();
     let s = recaux::backend::LstmShape {
         m: 1,
@@ -78,18 +78,10 @@ fn fast_path_kernels_profile_under_their_op() {
         h: 16,
     };
     be.set_profiling(true).unwrap();
-    crate::common::lstm::run_with(
-        &be,
-        &s,
-        &crate::common::lstm::inputs(&s, 6),
-        true,
-        |x, p, y, saved| {
-            lstm_persist::fwd(&be, &s, x, p, y, saved, RecPrecision::F16).unwrap();
-        },
-        |x, p, y, saved, dy, dx, g| {
-            lstm_persist::bwd(&be, &s, x, p, y, saved, dy, dx, g, RecPrecision::Bf16).unwrap();
-        },
-    );
+    be.set_precision(Precision::F16).unwrap();
+    crate::common::lstm::run_with(&be, &s, &crate::common::lstm::inputs(&s, 6), true, || {
+        be.set_precision(Precision::Bf16).unwrap();
+    });
     let rows: BTreeSet<(String, String)> = be
         .take_profile()
         .unwrap()

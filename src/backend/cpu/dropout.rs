@@ -4,21 +4,61 @@
 //! covers 4 elements. Nothing is stored: the backward recomputes the mask.
 
 use super::par::CHUNK;
-use crate::backend::{DropoutSpec, Elem};
+use crate::backend::Elem;
 use crate::rng;
 use rayon::prelude::*;
 
+/// One dropout call: drop probability, seeds (one per replica), step counter, site.
+#[derive(Clone, Copy)]
+struct Mask<'a> {
+    p: f64,
+    seeds: &'a [u64],
+    step: u64,
+    tensor: u32,
+}
+
 /// `y = x * keep * scale` (x `[M or 1, n]`, broadcast when `x_shared`; y `[M, n]`).
-pub(super) fn fwd<T: Elem>(d: &DropoutSpec, n: usize, x: &[T], x_shared: bool, y: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fwd<T: Elem>(
+    p: f64,
+    seeds: &[u64],
+    step: u64,
+    tensor: u32,
+    n: usize,
+    x: &[T],
+    x_shared: bool,
+    y: &mut [T],
+) {
+    let d = Mask {
+        p,
+        seeds,
+        step,
+        tensor,
+    };
     apply(d, n, x, x_shared, y, false)
 }
 
 /// `dx += dy * keep * scale` (dy, dx `[M, n]`).
-pub(super) fn bwd<T: Elem>(d: &DropoutSpec, n: usize, dy: &[T], dx: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bwd<T: Elem>(
+    p: f64,
+    seeds: &[u64],
+    step: u64,
+    tensor: u32,
+    n: usize,
+    dy: &[T],
+    dx: &mut [T],
+) {
+    let d = Mask {
+        p,
+        seeds,
+        step,
+        tensor,
+    };
     apply(d, n, dy, false, dx, true)
 }
 
-fn apply<T: Elem>(d: &DropoutSpec, n: usize, x: &[T], x_shared: bool, y: &mut [T], acc: bool) {
+fn apply<T: Elem>(d: Mask, n: usize, x: &[T], x_shared: bool, y: &mut [T], acc: bool) {
     debug_assert_eq!(y.len(), d.seeds.len() * n);
     let thr = rng::dropout_threshold(d.p);
     let scale = T::of(rng::dropout_scale(d.p));

@@ -7,33 +7,56 @@
 //! inside, so a replica's arithmetic never depends on the other replicas (joint == solo).
 //!
 //! Saved layout per (direction d, replica r): `[T, B, 6H]` holding i, f, g, o (activated),
-//! c and tanh(c) at every step; item base `((d*M + r) * T) * B * 6H`.
+//! c and tanh(c) at every step; item base `((d*M + r) * T) * B * 6H`. Scratch: per item the
+//! gates `[T, B, 4H]` and h `[T, B, H]` (forward) or the gate gradients `[T, B, 4H]`
+//! (backward), in the caller's buffer.
 
 use super::CpuBackend;
 use super::gemm::{Mat, MatMut, gemm_dense, gemm_raw};
 use super::lstm_cell::CellMath;
-use crate::backend::{LstmGrads, LstmParams, LstmShape};
+use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape, LstmSizes};
+
+/// Elements of `saved` and of `scratch`.
+pub(super) fn elems(s: &LstmShape) -> (usize, usize) {
+    let items = 2 * s.m;
+    let rows = s.t * s.b;
+    (items * rows * 6 * s.h, items * rows * 5 * s.h)
+}
+
+/// [`crate::backend::Backend::lstm_sizes`].
+pub(super) fn sizes<T: Elem>(s: &LstmShape) -> LstmSizes {
+    let (saved, scratch) = elems(s);
+    let e = std::mem::size_of::<T>();
+    LstmSizes {
+        saved: saved * e,
+        scratch: scratch * e,
+        kernel: format!(
+            "cpu: per (replica, direction) on rayon, gemm crate for the products, {}",
+            T::DTYPE
+        ),
+    }
+}
 
 /// [`crate::backend::Backend::lstm_fwd`]: the (replica, direction) items in parallel, then
 /// each item's h scattered into its half of y.
 pub(super) fn fwd<T: CellMath>(
-    be: &CpuBackend<T>,
     s: &LstmShape,
     x: &[T],
     p: &LstmParams<CpuBackend<T>>,
     y: &mut [T],
     saved: &mut [T],
+    scratch: &mut [T],
 ) {
     let (g4, h) = (4 * s.h, s.h);
     let rows = s.t * s.b;
     let item_saved = rows * 6 * h;
     let xs = rows * s.i;
-    let mut scratch = be.take_scratch(2 * s.m, rows * g4 + rows * h);
+    let item_scratch = rows * g4 + rows * h;
     {
         use rayon::prelude::*;
         saved
             .par_chunks_mut(item_saved)
-            .zip(scratch.par_iter_mut())
+            .zip(scratch.par_chunks_mut(item_scratch))
             .enumerate()
             .for_each(|(k, (sv, sc))| {
                 let (r, d) = (k % s.m, k / s.m);
@@ -53,7 +76,7 @@ pub(super) fn fwd<T: CellMath>(
             });
     }
     // scatter each item's h [T, B, H] into y [M, T, B, 2H]
-    for (k, sc) in scratch.iter().enumerate() {
+    for (k, sc) in scratch.chunks(item_scratch).enumerate() {
         let (r, d) = (k % s.m, k / s.m);
         let hk = &sc[rows * g4..];
         for row in 0..rows {
@@ -61,7 +84,6 @@ pub(super) fn fwd<T: CellMath>(
             y[dst..dst + h].copy_from_slice(&hk[row * h..(row + 1) * h]);
         }
     }
-    be.give_scratch(scratch);
 }
 
 /// [`crate::backend::Backend::lstm_bwd`]: the (replica, direction) items in parallel
@@ -69,12 +91,12 @@ pub(super) fn fwd<T: CellMath>(
 /// `+= dG_rev W_ih_rev` in that order.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn bwd<T: CellMath>(
-    be: &CpuBackend<T>,
     s: &LstmShape,
     x: &[T],
     p: &LstmParams<CpuBackend<T>>,
     y: &[T],
     saved: &[T],
+    scratch: &mut [T],
     dy: &[T],
     dx: Option<&mut Vec<T>>,
     g: &mut LstmGrads<CpuBackend<T>>,
@@ -95,11 +117,13 @@ pub(super) fn bwd<T: CellMath>(
         [c0.as_mut_slice(), c1.as_mut_slice()],
         [e0.as_mut_slice(), e1.as_mut_slice()],
     );
-    let mut dgs = be.take_scratch(2 * s.m, rows * g4);
+    let dgs = &mut scratch[..2 * s.m * rows * g4];
     {
         use rayon::prelude::*;
-        items.into_par_iter().zip(dgs.par_iter_mut()).for_each(
-            |((r, d, dwi, dwh, dbi, dbh), dg)| {
+        items
+            .into_par_iter()
+            .zip(dgs.par_chunks_mut(rows * g4))
+            .for_each(|((r, d, dwi, dwh, dbi, dbh), dg)| {
                 let k = d * s.m + r;
                 bwd_item(
                     s,
@@ -115,8 +139,7 @@ pub(super) fn bwd<T: CellMath>(
                     dbh,
                     dg,
                 )
-            },
-        );
+            });
     }
     if let Some(dx) = dx {
         // dx[r] += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev (fixed order)
@@ -126,8 +149,8 @@ pub(super) fn bwd<T: CellMath>(
                     rows,
                     s.i,
                     g4,
-                    &dgs[d * s.m + r],
-                    0,
+                    dgs,
+                    (d * s.m + r) * rows * g4,
                     false,
                     p.w_ih[d],
                     r * g4 * s.i,
@@ -139,7 +162,6 @@ pub(super) fn bwd<T: CellMath>(
             }
         }
     }
-    be.give_scratch(dgs);
 }
 
 /// Time steps in processing order: forward 0..T, reverse T-1..0.

@@ -15,20 +15,24 @@ mod ce;
 mod clamp;
 mod dropout;
 mod gemm;
+mod guard;
+mod input;
 mod l1;
 mod lstm;
 mod lstm_cell;
 mod max_time;
 mod par;
 mod relu;
+mod score;
 
 pub use lstm_cell::CellMath;
 
+use crate::backend::counters::Tally;
 use crate::backend::{
-    AdamSpec, AdamTensor, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads, LstmParams,
-    LstmShape,
+    AdamSpec, AdamTable, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, GuardState,
+    KernelTiming, LstmGrads, LstmParams, LstmShape, LstmSizes, Precision, SlotLayout, StepVals,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Mutex;
@@ -49,9 +53,8 @@ pub struct CpuBackend<T: Elem> {
     _t: PhantomData<T>,
     /// `Some` while profiling is on.
     prof: Mutex<Option<Profile>>,
-    /// Large temporaries kept between calls (the LSTM's gates and gate gradients): reusing
-    /// them avoids page-faulting tens of MB per call.
-    scratch: Mutex<Vec<Vec<T>>>,
+    /// What it has done (crate::backend::counters: op calls count as launches).
+    tally: Tally,
 }
 
 impl<T: Elem> CpuBackend<T> {
@@ -60,34 +63,38 @@ impl<T: Elem> CpuBackend<T> {
         CpuBackend {
             _t: PhantomData,
             prof: Mutex::new(None),
-            scratch: Mutex::new(Vec::new()),
+            tally: Tally::default(),
         }
     }
+}
 
-    /// `count` zero-filled buffers of `len` elements, reusing kept allocations.
-    fn take_scratch(&self, count: usize, len: usize) -> Vec<Vec<T>> {
-        let mut kept: Vec<Vec<T>> = match self.scratch.lock() {
-            Ok(mut p) => {
-                let n = p.len().saturating_sub(count);
-                p.split_off(n)
-            }
-            Err(_) => Vec::new(),
-        };
-        (0..count)
-            .map(|_| {
-                let mut v = kept.pop().unwrap_or_default();
-                v.clear();
-                v.resize(len, T::zero());
-                v
-            })
-            .collect()
-    }
+/// Raw memory on the CPU (the `Bytes` and `Pinned` of [`CpuBackend`]): 8-byte aligned, so
+/// that it can hold f32, f64 and the [`StepVals`] in place.
+#[derive(Clone, Debug, Default)]
+pub struct CpuBytes {
+    words: Vec<u64>,
+    len: usize,
+}
 
-    /// Return buffers to the pool.
-    fn give_scratch(&self, bufs: Vec<Vec<T>>) {
-        if let Ok(mut p) = self.scratch.lock() {
-            p.extend(bufs);
+impl CpuBytes {
+    fn new(len: usize) -> Self {
+        CpuBytes {
+            words: vec![0; len.div_ceil(8)],
+            len,
         }
+    }
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
+    }
+    /// The first `n` elements of `E`.
+    fn elems<E: bytemuck::Pod>(&self, n: usize) -> &[E] {
+        &bytemuck::cast_slice(&self.words)[..n]
+    }
+    fn elems_mut<E: bytemuck::Pod>(&mut self, n: usize) -> &mut [E] {
+        &mut bytemuck::cast_slice_mut(&mut self.words)[..n]
     }
 }
 
@@ -95,46 +102,145 @@ impl<T: CellMath> Exec for CpuBackend<T> {
     type T = T;
     type Buf = Vec<T>;
     type IBuf = Vec<i32>;
+    type Bytes = CpuBytes;
+    type Pinned = CpuBytes;
+    type Graph = ();
 
     fn name(&self) -> String {
         format!("cpu-{}", T::DTYPE)
     }
+    fn precision(&self) -> Precision {
+        self.default_precision()
+    }
+    fn default_precision(&self) -> Precision {
+        self.precisions()[0]
+    }
+    fn precisions(&self) -> &'static [Precision] {
+        if T::DTYPE == "f64" {
+            &[Precision::F64]
+        } else {
+            &[Precision::F32]
+        }
+    }
+    fn set_precision(&self, _p: Precision) {}
 
     fn alloc(&self, len: usize) -> Result<Vec<T>> {
+        self.tally.alloc(len * size_of::<T>());
         Ok(vec![T::zero(); len])
     }
     fn upload(&self, data: &[T]) -> Result<Vec<T>> {
+        self.tally.alloc(size_of_val(data));
+        self.tally.htod(size_of_val(data));
         Ok(data.to_vec())
     }
     fn write(&self, buf: &mut Vec<T>, data: &[T]) -> Result<()> {
+        self.tally.htod(size_of_val(data));
         buf.copy_from_slice(data);
         Ok(())
     }
     fn download(&self, buf: &Vec<T>) -> Result<Vec<T>> {
+        self.tally.dtoh(size_of_val(buf.as_slice()));
+        self.tally.sync();
         Ok(buf.clone())
     }
     fn len(&self, buf: &Vec<T>) -> usize {
         buf.len()
     }
     fn zero(&self, buf: &mut Vec<T>) -> Result<()> {
+        self.tally.memset();
         buf.fill(T::zero());
         Ok(())
     }
     fn upload_idx(&self, data: &[i32]) -> Result<Vec<i32>> {
+        self.tally.alloc(size_of_val(data));
+        self.tally.htod(size_of_val(data));
         Ok(data.to_vec())
     }
     fn alloc_idx(&self, len: usize) -> Result<Vec<i32>> {
+        self.tally.alloc(len * size_of::<i32>());
         Ok(vec![0; len])
     }
     fn write_idx(&self, buf: &mut Vec<i32>, data: &[i32]) -> Result<()> {
+        self.tally.htod(size_of_val(data));
         buf.copy_from_slice(data);
         Ok(())
     }
     fn download_idx(&self, buf: &Vec<i32>) -> Result<Vec<i32>> {
+        self.tally.dtoh(size_of_val(buf.as_slice()));
+        self.tally.sync();
         Ok(buf.clone())
     }
     fn sync(&self) -> Result<()> {
+        self.tally.sync();
         Ok(())
+    }
+    fn counters(&self) -> Counters {
+        self.tally.read()
+    }
+
+    fn alloc_bytes(&self, bytes: usize) -> Result<CpuBytes> {
+        self.tally.alloc(bytes);
+        Ok(CpuBytes::new(bytes))
+    }
+    fn bytes_len(&self, b: &CpuBytes) -> usize {
+        b.len
+    }
+    fn write_bytes(&self, b: &mut CpuBytes, data: &[u8]) -> Result<()> {
+        self.tally.htod(data.len());
+        b.bytes_mut()[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn read_bytes(&self, b: &CpuBytes) -> Result<Vec<u8>> {
+        self.tally.dtoh(b.len);
+        self.tally.sync();
+        Ok(b.bytes().to_vec())
+    }
+    fn alloc_pinned(&self, bytes: usize) -> Result<CpuBytes> {
+        self.alloc_bytes(bytes)
+    }
+    fn pinned_len(&self, p: &CpuBytes) -> usize {
+        p.len
+    }
+    fn pinned_mut<'a>(&self, p: &'a mut CpuBytes) -> Result<&'a mut [u8]> {
+        Ok(p.bytes_mut())
+    }
+    fn pinned_read<'a>(&self, p: &'a CpuBytes) -> Result<&'a [u8]> {
+        // where a GPU backend waits for the fetch
+        self.tally.sync();
+        Ok(p.bytes())
+    }
+    fn send(&self, src: &mut CpuBytes, dst: &mut CpuBytes, bytes: usize) -> Result<()> {
+        self.tally.htod(bytes);
+        dst.bytes_mut()[..bytes].copy_from_slice(&src.bytes()[..bytes]);
+        Ok(())
+    }
+    fn release(&self, _src: &mut CpuBytes) -> Result<()> {
+        Ok(())
+    }
+    fn fetch(&self, src: &Vec<T>, dst: &mut CpuBytes) -> Result<()> {
+        let b: &[u8] = bytemuck::cast_slice(src.as_slice());
+        self.tally.dtoh(b.len());
+        dst.bytes_mut()[..b.len()].copy_from_slice(b);
+        Ok(())
+    }
+    fn capture_begin(&self) -> Result<()> {
+        Err(Error::Unsupported(
+            "the CPU backend runs each op when it is called: there are no launches to record"
+                .into(),
+        ))
+    }
+    fn capture_end(&self) -> Result<()> {
+        Err(Error::Unsupported(
+            "the CPU backend records no steps".into(),
+        ))
+    }
+    unsafe fn graph_launch(&self, _g: &()) -> Result<()> {
+        Err(Error::Unsupported(
+            "the CPU backend records no steps".into(),
+        ))
+    }
+    fn graph_len(&self, _g: &()) -> usize {
+        0
     }
 
     fn set_profiling(&self, on: bool) -> Result<()> {
@@ -160,6 +266,8 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         Ok(out)
     }
     fn op_begin(&self, op: &'static str) {
+        // An op call is the CPU's launch.
+        self.tally.launch();
         if let Ok(mut g) = self.prof.lock()
             && let Some(p) = g.as_mut()
         {
@@ -180,17 +288,23 @@ impl<T: CellMath> Exec for CpuBackend<T> {
 
     fn dropout_fwd(
         &self,
-        d: &DropoutSpec,
+        d: &DropoutSpec<Self>,
         n: usize,
         x: &Vec<T>,
         x_shared: bool,
         y: &mut Vec<T>,
     ) -> Result<()> {
-        dropout::fwd(d, n, x, x_shared, y);
+        dropout::fwd(d.p, d.seeds, step_of(d), d.tensor, n, x, x_shared, y);
         Ok(())
     }
-    fn dropout_bwd(&self, d: &DropoutSpec, n: usize, dy: &Vec<T>, dx: &mut Vec<T>) -> Result<()> {
-        dropout::bwd(d, n, dy, dx);
+    fn dropout_bwd(
+        &self,
+        d: &DropoutSpec<Self>,
+        n: usize,
+        dy: &Vec<T>,
+        dx: &mut Vec<T>,
+    ) -> Result<()> {
+        dropout::bwd(d.p, d.seeds, step_of(d), d.tensor, n, dy, dx);
         Ok(())
     }
     fn gemm(
@@ -215,15 +329,20 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         gemm::bias_grad(batch, rows, cols, dy, db);
         Ok(())
     }
+    fn lstm_sizes(&self, s: &LstmShape) -> LstmSizes {
+        lstm::sizes::<T>(s)
+    }
     fn lstm_fwd(
         &self,
         s: &LstmShape,
         x: &Vec<T>,
         p: &LstmParams<Self>,
         y: &mut Vec<T>,
-        saved: &mut Vec<T>,
+        saved: &mut CpuBytes,
+        scratch: &mut CpuBytes,
     ) -> Result<()> {
-        lstm::fwd(self, s, x, p, y, saved);
+        let (ns, nc) = lstm::elems(s);
+        lstm::fwd(s, x, p, y, saved.elems_mut(ns), scratch.elems_mut(nc));
         Ok(())
     }
     fn lstm_bwd(
@@ -232,12 +351,24 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         x: &Vec<T>,
         p: &LstmParams<Self>,
         y: &Vec<T>,
-        saved: &Vec<T>,
+        saved: &CpuBytes,
+        scratch: &mut CpuBytes,
         dy: &Vec<T>,
         dx: Option<&mut Vec<T>>,
         g: &mut LstmGrads<Self>,
     ) -> Result<()> {
-        lstm::bwd(self, s, x, p, y, saved, dy, dx, g);
+        let (ns, nc) = lstm::elems(s);
+        lstm::bwd(
+            s,
+            x,
+            p,
+            y,
+            saved.elems(ns),
+            scratch.elems_mut(nc),
+            dy,
+            dx,
+            g,
+        );
         Ok(())
     }
     fn max_time_fwd(
@@ -290,6 +421,9 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         clamp::bwd(lo, hi, x, dy, dx);
         Ok(())
     }
+    fn l1_scratch(&self, _m: usize, _n: usize) -> usize {
+        0
+    }
     fn l1_fwd(
         &self,
         _m: usize,
@@ -297,6 +431,7 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         target: &Vec<T>,
         r: &Vec<T>,
         loss: &mut Vec<T>,
+        _scratch: &mut CpuBytes,
     ) -> Result<()> {
         l1::fwd(n, target, r, loss);
         Ok(())
@@ -336,10 +471,83 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         ce::bwd(b, c, scale, logits, labels, dlogits);
         Ok(())
     }
-    fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+    fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
+        // the CPU walks the tensors directly
+        Ok(AdamTable {
+            bytes: CpuBytes::new(0),
+            key: Vec::new(),
+            m,
+            tensors: tensors.len(),
+        })
+    }
+    fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+        let (steps, bc2_sqrt) = match s.vals {
+            Some(v) => {
+                let sv = StepVals::from_bytes(v.bytes());
+                (sv.step_size[..s.lr.len()].to_vec(), sv.bc2_sqrt)
+            }
+            None => s.step_values(),
+        };
         for t in tensors.iter_mut() {
-            adam::step(s, t.param, t.grad, t.m, t.v);
+            adam::step(s, &steps, bc2_sqrt, t.param, t.grad, t.m, t.v);
         }
         Ok(())
     }
+    fn input(
+        &self,
+        layout: SlotLayout,
+        src: &CpuBytes,
+        x: &mut Vec<T>,
+        y: &mut Vec<i32>,
+        vals: &mut CpuBytes,
+    ) -> Result<()> {
+        input::input(layout, src.bytes(), x, y, vals.bytes_mut());
+        Ok(())
+    }
+    fn score(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Vec<T>,
+        labels: &Vec<i32>,
+        [ce, l1]: [&Vec<T>; 2],
+        vals: &CpuBytes,
+        record: &mut Vec<T>,
+    ) -> Result<()> {
+        let row = StepVals::from_bytes(vals.bytes()).record_row;
+        score::score((m, b, c), logits, labels, ce, l1, row, record);
+        Ok(())
+    }
+    fn guard_scratch(&self, _entries: usize) -> usize {
+        0
+    }
+    fn guard(
+        &self,
+        lambdas: &[f64],
+        [ce, l1]: [&Vec<T>; 2],
+        grads: &mut [&mut Vec<T>],
+        _table: &AdamTable<Self>,
+        st: GuardState<'_, Self>,
+    ) -> Result<()> {
+        let m = lambdas.len();
+        let mut sv = StepVals::from_bytes(st.vals.bytes());
+        guard::guard(
+            lambdas,
+            ce,
+            l1,
+            grads,
+            st.active.elems_mut(m),
+            &mut sv,
+            st.record,
+        );
+        st.vals.bytes_mut()[..StepVals::BYTES].copy_from_slice(bytemuck::bytes_of(&sv));
+        Ok(())
+    }
+}
+
+/// The dropout step: from the step's values when given, else the spec's.
+fn step_of<T: CellMath>(d: &DropoutSpec<CpuBackend<T>>) -> u64 {
+    d.step_at
+        .map_or(d.step, |v| StepVals::from_bytes(v.bytes()).dropout_step)
 }

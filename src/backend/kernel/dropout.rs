@@ -3,7 +3,7 @@
 include!(concat!(env!("OUT_DIR"), "/kernel_api/dropout.rs"));
 
 use super::{BLOCK, DevBuf, Device, KernelBackend, LaunchCfg};
-use crate::backend::{DropoutSpec, Elem};
+use crate::backend::{DropoutSpec, Elem, StepVals};
 use crate::error::Result;
 
 /// Both passes: x (`[M or 1, n]` with `stride` 0 or n) into y, overwriting (fwd) or adding
@@ -11,7 +11,7 @@ use crate::error::Result;
 fn launch<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
     k: super::Kernel<DropoutP>,
-    d: &DropoutSpec,
+    d: &DropoutSpec<KernelBackend<T, D>>,
     n: usize,
     x: u64,
     stride: usize,
@@ -28,6 +28,9 @@ fn launch<T: Elem, D: Device>(
         x_stride: stride as i64,
         m: m as i64,
         step: d.step,
+        step_at: d
+            .step_at
+            .map_or(0, |v| be.ptr(v) + StepVals::AT_DROPOUT_STEP as u64),
         scale: crate::rng::dropout_scale(d.p),
         threshold: crate::rng::dropout_threshold(d.p),
         tensor: d.tensor,
@@ -40,7 +43,7 @@ fn launch<T: Elem, D: Device>(
 /// [`crate::backend::Backend::dropout_fwd`].
 pub(super) fn fwd<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
-    d: &DropoutSpec,
+    d: &DropoutSpec<KernelBackend<T, D>>,
     n: usize,
     x: &DevBuf<D, T>,
     x_shared: bool,
@@ -53,7 +56,7 @@ pub(super) fn fwd<T: Elem, D: Device>(
 /// [`crate::backend::Backend::dropout_bwd`].
 pub(super) fn bwd<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
-    d: &DropoutSpec,
+    d: &DropoutSpec<KernelBackend<T, D>>,
     n: usize,
     dy: &DevBuf<D, T>,
     dx: &mut DevBuf<D, T>,

@@ -12,8 +12,18 @@ use crate::error::Result;
 const L1_CHUNK: usize = 8192;
 const L1_MAX_CHUNKS: usize = 256;
 
-/// [`crate::backend::Backend::l1_fwd`]: `l1_fwd_partial` (one partial sum per chunk), then
-/// `l1_fwd_finish` (the chunks in order, / n).
+/// Chunks per replica for `n` elements.
+fn chunks(n: usize) -> usize {
+    n.div_ceil(L1_CHUNK).clamp(1, L1_MAX_CHUNKS)
+}
+
+/// [`crate::backend::Backend::l1_scratch`]: the f64 partial sums, `[M, chunks]`.
+pub(super) fn scratch(m: usize, n: usize) -> usize {
+    m * chunks(n) * std::mem::size_of::<f64>()
+}
+
+/// [`crate::backend::Backend::l1_fwd`]: `l1_fwd_partial` (one partial sum per chunk, into
+/// `scratch`), then `l1_fwd_finish` (the chunks in order, / n).
 pub(super) fn fwd<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
     m: usize,
@@ -21,15 +31,16 @@ pub(super) fn fwd<T: Elem, D: Device>(
     target: &DevBuf<D, T>,
     r: &DevBuf<D, T>,
     loss: &mut DevBuf<D, T>,
+    partial: &mut DevBuf<D, u8>,
 ) -> Result<()> {
     debug_assert!(n >= 1 && target.len == n && r.len == m * n && loss.len == m);
-    let nb = n.div_ceil(L1_CHUNK).clamp(1, L1_MAX_CHUNKS);
+    debug_assert!(partial.len >= scratch(m, n));
+    let nb = chunks(n);
     let chunk = n.div_ceil(nb);
-    let partial = be.alloc_of::<f64>(m * nb)?;
     let p = L1FwdPartialP {
         target: be.ptr(target),
         r: be.ptr(r),
-        partial: be.ptr(&partial),
+        partial: be.ptr(partial),
         n: n as i64,
         chunk: chunk as i64,
         nb: nb as i64,
@@ -42,7 +53,7 @@ pub(super) fn fwd<T: Elem, D: Device>(
         &p,
     )?;
     let f = L1FwdFinishP {
-        partial: be.ptr(&partial),
+        partial: be.ptr(partial),
         loss: be.ptr(loss),
         n: n as i64,
         nb: nb as i64,
@@ -52,10 +63,7 @@ pub(super) fn fwd<T: Elem, D: Device>(
         L1_FWD_FINISH,
         LaunchCfg::new(m.div_ceil(64) as u32, 1, 64),
         &f,
-    )?;
-    // `partial` is freed in stream order on cuda (after the kernels) and at once on emu
-    // (whose launches are synchronous).
-    Ok(())
+    )
 }
 
 /// [`crate::backend::Backend::l1_bwd`].

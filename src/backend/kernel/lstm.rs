@@ -2,10 +2,12 @@
 //! the input projection and the weight gradients; the CPU twin is src/backend/cpu/lstm.rs):
 //! [`crate::backend::Backend::lstm_fwd`] and `lstm_bwd`.
 //!
-//! Temporaries (pre-activations `G`, gate gradients `dG`, the carried `dc`) are allocated per
-//! call through the device; the forward pass is 2 input-projection GEMMs plus T step
-//! launches, the backward T step launches plus 7 GEMM / column-sum launches. In profiles all
-//! of them count under the op (`lstm_fwd`, `lstm_bwd`), each under its kernel's name.
+//! The temporaries (pre-activations `G` in the forward pass; gate gradients `dG` and the
+//! carried `dc` in the backward pass) live in the caller's `scratch`, sized by [`sizes`]
+//! ([`crate::backend::Backend::lstm_sizes`]): nothing is allocated per call. The forward pass
+//! is 2 input-projection GEMMs plus T step launches, the backward T step launches plus 7 GEMM
+//! / column-sum launches. In profiles all of them count under the
+//! op (`lstm_fwd`, `lstm_bwd`), each under its kernel's name.
 //!
 //! The GEMM sequence around the recurrence ([`input_projection`], [`param_grads`]) is shared
 //! with the op's fast path (src/backend/kernel/lstm_persist.rs, kernels/lstm_persist.cu),
@@ -13,11 +15,37 @@
 
 include!(concat!(env!("OUT_DIR"), "/kernel_api/lstm.rs"));
 
-use super::gemm::{self, GemmCall, view};
+use super::gemm::{self, GemmCall, View, view};
 use super::gemm_tc;
 use super::{DevBuf, Device, KernelBackend, LaunchCfg};
-use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape};
+use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape, LstmSizes};
 use crate::error::Result;
+
+/// Elements of `G` (and of `dG`): `[2, M, T, B, 4H]`.
+pub(super) fn gates_len(s: &LstmShape) -> usize {
+    2 * s.m * s.t * s.b * 4 * s.h
+}
+
+/// `saved` `[2, M, T, B, 6H]` (i, f, g, o, c, tanh(c) per step, the CPU backend's layout, also
+/// the persistent kernels'); `scratch` `G` (forward) or `dG` then `dc` `[2, M, B, H]`
+/// (backward), in elements of `T`. [`super::lstm_persist::sizes`] names the kernel.
+pub(super) fn sizes<T: Elem>(s: &LstmShape, kernel: String) -> LstmSizes {
+    let e = std::mem::size_of::<T>();
+    LstmSizes {
+        saved: 2 * s.m * s.t * s.b * 6 * s.h * e,
+        scratch: (gates_len(s) + 2 * s.m * s.b * s.h) * e,
+        kernel,
+    }
+}
+
+/// The address of element `off` (of `T`) of `scratch`.
+pub(super) fn scratch_at<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    scratch: &DevBuf<D, u8>,
+    off: usize,
+) -> u64 {
+    be.ptr(scratch) + (off * std::mem::size_of::<T>()) as u64
+}
 
 /// Threads of a step block (any size works: cells are grid-stride).
 const STEP_BLOCK: u32 = 128;
@@ -47,17 +75,19 @@ pub(super) fn fwd<T: Elem, D: Device>(
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
     y: &mut DevBuf<D, T>,
-    saved: &mut DevBuf<D, T>,
+    saved: &mut DevBuf<D, u8>,
+    scratch: &mut DevBuf<D, u8>,
+    tc: bool,
 ) -> Result<()> {
-    debug_assert!(x.len == s.x_len() && y.len == s.y_len() && saved.len == s.saved_len());
-    let (rows, g4) = (s.t * s.b, 4 * s.h);
-    let item = rows * g4;
-    let g = be.alloc_of::<T>(2 * s.m * item)?;
-    input_projection(be, s, x, p, &g, false)?;
+    let need = sizes::<T>(s, String::new());
+    debug_assert!(x.len == s.x_len() && y.len == s.y_len() && saved.len == need.saved);
+    debug_assert!(scratch.len >= need.scratch);
+    let g = scratch_at(be, scratch, 0);
+    input_projection(be, s, x, p, g, tc)?;
     let cfg = step_cfg(be, s);
     for k in 0..s.t {
         let sp = LstmFwdStepP {
-            g: be.ptr(&g),
+            g,
             w_hh0: be.ptr(p.w_hh[0]),
             w_hh1: be.ptr(p.w_hh[1]),
             y: be.ptr(y),
@@ -70,7 +100,6 @@ pub(super) fn fwd<T: Elem, D: Device>(
         };
         be.launch(LSTM_FWD_STEP, cfg, &sp)?;
     }
-    // `g` is freed in stream order on cuda, at once on emu (synchronous launches).
     Ok(())
 }
 
@@ -85,16 +114,21 @@ pub(super) fn bwd<T: Elem, D: Device>(
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
     y: &DevBuf<D, T>,
-    saved: &DevBuf<D, T>,
+    saved: &DevBuf<D, u8>,
+    scratch: &mut DevBuf<D, u8>,
     dy: &DevBuf<D, T>,
     dx: Option<&mut DevBuf<D, T>>,
     gr: &mut LstmGrads<KernelBackend<T, D>>,
+    tc: bool,
 ) -> Result<()> {
-    debug_assert!(x.len == s.x_len() && dy.len == s.y_len() && saved.len == s.saved_len());
-    let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
-    let item = rows * g4;
-    let dg = be.alloc_of::<T>(2 * s.m * item)?;
-    let dc = be.alloc_of::<T>(2 * s.m * s.b * h)?;
+    let need = sizes::<T>(s, String::new());
+    debug_assert!(x.len == s.x_len() && dy.len == s.y_len() && saved.len == need.saved);
+    debug_assert!(scratch.len >= need.scratch);
+    let h = s.h;
+    // dG in the scratch's first part, dc after it (every element of both is written before it
+    // is read: the first step launched, k = T-1, starts dc from 0 without reading it).
+    let dg = scratch_at(be, scratch, 0);
+    let dc = scratch_at(be, scratch, gates_len(s));
     let cfg = step_cfg(be, s);
     for k in (0..s.t).rev() {
         let sp = LstmBwdStepP {
@@ -102,8 +136,8 @@ pub(super) fn bwd<T: Elem, D: Device>(
             w_hh1: be.ptr(p.w_hh[1]),
             saved: be.ptr(saved),
             dy: be.ptr(dy),
-            dg: be.ptr(&dg),
-            dc: be.ptr(&dc),
+            dg,
+            dc,
             m: s.m as i64,
             t: s.t as i64,
             b: s.b as i64,
@@ -112,7 +146,7 @@ pub(super) fn bwd<T: Elem, D: Device>(
         };
         be.launch(LSTM_BWD_STEP, cfg, &sp)?;
     }
-    param_grads(be, s, x, p, y, &dg, dx, gr, false)
+    param_grads(be, s, x, p, y, dg, dx, gr, tc)
 }
 
 /// One product of the LSTM's GEMM sequence: on the tensor cores when `tc` (the fast path,
@@ -133,7 +167,7 @@ pub(super) fn input_projection<T: Elem, D: Device>(
     s: &LstmShape,
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
-    g: &DevBuf<D, T>,
+    g: u64,
     tc: bool,
 ) -> Result<()> {
     let (rows, g4) = (s.t * s.b, 4 * s.h);
@@ -151,7 +185,11 @@ pub(super) fn input_projection<T: Elem, D: Device>(
                 accumulate: false,
                 a: view(be, x, 0, s.i, rows * s.i),
                 b: view(be, p.w_ih[d], 0, s.i, g4 * s.i),
-                c: view(be, g, d * s.m * item, g4, item),
+                c: View {
+                    ptr: g + (d * s.m * item * std::mem::size_of::<T>()) as u64,
+                    ld: g4,
+                    stride: item,
+                },
                 bias: Some(view(be, p.b_ih[d], 0, g4, g4)),
                 bias2: Some(be.ptr(p.b_hh[d])),
             },
@@ -172,13 +210,18 @@ pub(super) fn param_grads<T: Elem, D: Device>(
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
     y: &DevBuf<D, T>,
-    dg: &DevBuf<D, T>,
+    dg: u64,
     dx: Option<&mut DevBuf<D, T>>,
     gr: &mut LstmGrads<KernelBackend<T, D>>,
     tc: bool,
 ) -> Result<()> {
     let (rows, g4, h) = (s.t * s.b, 4 * s.h, s.h);
     let item = rows * g4;
+    let dg_at = |off: usize, ld: usize| View {
+        ptr: dg + (off * std::mem::size_of::<T>()) as u64,
+        ld,
+        stride: item,
+    };
     for d in 0..2 {
         let dg_d = d * s.m * item;
         // dW_ih[r] += dG[r]^T x[r]: [4H, TB] x [TB, I]
@@ -192,7 +235,7 @@ pub(super) fn param_grads<T: Elem, D: Device>(
                 trans_a: true,
                 trans_b: false,
                 accumulate: true,
-                a: view(be, dg, dg_d, g4, item),
+                a: dg_at(dg_d, g4),
                 b: view(be, x, 0, s.i, rows * s.i),
                 c: view(be, gr.w_ih[d], 0, s.i, g4 * s.i),
                 bias: None,
@@ -215,7 +258,7 @@ pub(super) fn param_grads<T: Elem, D: Device>(
                     trans_a: true,
                     trans_b: false,
                     accumulate: true,
-                    a: view(be, dg, dg_d + dg_off, g4, item),
+                    a: dg_at(dg_d + dg_off, g4),
                     b: view(be, y, h_row0 * 2 * h + d * h, 2 * h, rows * 2 * h),
                     c: view(be, gr.w_hh[d], 0, h, g4 * h),
                     bias: None,
@@ -231,7 +274,7 @@ pub(super) fn param_grads<T: Elem, D: Device>(
             rows,
             g4,
             g4,
-            be.at(dg, dg_d),
+            dg_at(dg_d, g4).ptr,
             be.ptr(gr.b_ih[d]),
             be.ptr(gr.b_hh[d]),
         )?;
@@ -249,7 +292,7 @@ pub(super) fn param_grads<T: Elem, D: Device>(
                     trans_a: false,
                     trans_b: false,
                     accumulate: true,
-                    a: view(be, dg, d * s.m * item, g4, item),
+                    a: dg_at(d * s.m * item, g4),
                     b: view(be, p.w_ih[d], 0, s.i, g4 * s.i),
                     c: view(be, dx, 0, s.i, rows * s.i),
                     bias: None,

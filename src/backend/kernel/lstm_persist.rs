@@ -4,14 +4,14 @@
 //! tensor cores (lstm.rs's [`super::lstm::input_projection`] and
 //! [`super::lstm::param_grads`] with gemm_tc.rs's kernels).
 //!
-//! Not yet called by the trainer. [`fwd`] / [`bwd`] take the arguments of
-//! [`crate::backend::Backend::lstm_fwd`] / [`crate::backend::Backend::lstm_bwd`] plus a
-//! [`RecPrecision`], run the same contract checks ([`crate::backend::check`]), profile under
-//! the same op names (`lstm_fwd`, `lstm_bwd`), and say which recurrence ran ([`LstmKernel`]):
-//! shapes the persistent kernels do not cover (f64, H not a multiple of 16, H above 128) run
-//! the per-step kernels of lstm.cu instead, with their exact f32/f64 arithmetic. Both paths
-//! read and write the same `y`, `saved` and gradient layouts, so a forward of one may be
-//! followed by the backward of the other.
+//! The kernel backend's `lstm_fwd` / `lstm_bwd` / `lstm_sizes` come here ([`fwd`], [`bwd`],
+//! [`sizes`]); which recurrence runs follows the backend's precision
+//! ([`crate::backend::Backend::precision`]) and the shape ([`kernel`]): f16 / bf16 on a
+//! covered shape (f32 elements, H a multiple of 16 in 16 ..= 128) run the persistent
+//! kernels, everything else (f64, f32, tf32, other widths) the per-step kernels of lstm.cu
+//! (their GEMMs on the tensor cores for tf32, f16 and bf16). Both read and write the same `y`,
+//! `saved`, scratch and gradient layouts, so a forward of one may be followed by the backward
+//! of the other.
 //!
 //! Why f32 (exact) stays on the per-step kernels: W_hh of H = 128 is 4H x H = 64K values, 256 KB
 //! in f32: more than the register file (256 KB per SM, shared with everything else) or the
@@ -27,7 +27,7 @@
 include!(concat!(env!("OUT_DIR"), "/kernel_api/lstm_persist.rs"));
 
 use super::{DevBuf, Device, KernelBackend, LaunchCfg, lstm};
-use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape, check, run_op};
+use crate::backend::{Elem, LstmGrads, LstmParams, LstmShape, LstmSizes, Precision};
 use crate::error::Result;
 
 /// Tensor-core operand type of the persistent LSTM's recurrent product: W_hh and h (forward),
@@ -41,13 +41,63 @@ pub enum RecPrecision {
     Bf16,
 }
 
-/// Which recurrence kernel an LSTM pass ran.
+/// Which recurrence kernel an LSTM pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LstmKernel {
     /// lstm_fwd_persist / lstm_bwd_persist with this operand type.
     Persistent(RecPrecision),
-    /// lstm.cu's per-step kernels (one launch per time step, exact f32/f64).
+    /// lstm.cu's per-step kernels (one launch per time step, exact f32/f64 cell arithmetic).
     PerStep,
+}
+
+/// Which recurrence `be` runs for `s` at its precision now: the persistent kernels for f16 /
+/// bf16 on a [`supported`] shape, else the per-step kernels.
+pub fn kernel<T: Elem, D: Device>(be: &KernelBackend<T, D>, s: &LstmShape) -> LstmKernel {
+    match be.prec() {
+        Precision::F16 if supported::<T>(s) => LstmKernel::Persistent(RecPrecision::F16),
+        Precision::Bf16 if supported::<T>(s) => LstmKernel::Persistent(RecPrecision::Bf16),
+        _ => LstmKernel::PerStep,
+    }
+}
+
+/// [`crate::backend::Backend::lstm_sizes`] of the kernel backend: lstm.rs's layouts (the same
+/// for both recurrences), and in words which kernels run in which precision.
+pub(super) fn sizes<T: Elem, D: Device>(be: &KernelBackend<T, D>, s: &LstmShape) -> LstmSizes {
+    let prec = be.prec();
+    let gemms = if prec.tensor_cores() {
+        "GEMMs gemm_tc (tf32 tensor cores)"
+    } else {
+        "GEMMs gemm (SIMT)"
+    };
+    let words = match kernel(be, s) {
+        LstmKernel::Persistent(q) => {
+            let k = if q == RecPrecision::F16 {
+                "f16"
+            } else {
+                "bf16"
+            };
+            format!(
+                "lstm_fwd_persist_{k} / lstm_bwd_persist_{k} (one launch per pass), precision \
+                 {prec}, {gemms}"
+            )
+        }
+        LstmKernel::PerStep => {
+            let why = if matches!(prec, Precision::F16 | Precision::Bf16) {
+                format!(
+                    " (fallback: the persistent kernels need f32 elements and H a multiple of \
+                     16 in 16..={PERSIST_MAX_H}, H is {})",
+                    s.h
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "lstm_fwd_step / lstm_bwd_step (one launch per time step), precision {prec}, \
+                 {gemms}{why}"
+            )
+        }
+    };
+    lstm::sizes::<T>(s, words)
 }
 
 /// Largest hidden width of the persistent kernels (W_hh fragments in registers;
@@ -96,91 +146,93 @@ fn cfg<T: Elem, D: Device>(
     (cfg, slices as i64, items as i64)
 }
 
-/// [`crate::backend::Backend::lstm_fwd`] on the persistent kernel with operand type `prec`
-/// when [`supported`], else on the per-step kernels; returns which ran.
-pub fn fwd<T: Elem, D: Device>(
+/// [`crate::backend::Backend::lstm_fwd`] on the recurrence [`kernel`] picks (checked and
+/// profiled in front); returns which ran.
+pub(super) fn fwd<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
     s: &LstmShape,
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
     y: &mut DevBuf<D, T>,
-    saved: &mut DevBuf<D, T>,
-    prec: RecPrecision,
+    saved: &mut DevBuf<D, u8>,
+    scratch: &mut DevBuf<D, u8>,
 ) -> Result<LstmKernel> {
-    check::lstm_fwd(be, s, x, p, y, saved)?;
-    run_op(be, "lstm_fwd", || {
-        if !supported::<T>(s) {
-            lstm::fwd(be, s, x, p, y, saved)?;
+    let prec = match kernel(be, s) {
+        LstmKernel::PerStep => {
+            lstm::fwd(be, s, x, p, y, saved, scratch, be.prec().tensor_cores())?;
             return Ok(LstmKernel::PerStep);
         }
-        let g = be.alloc_of::<T>(2 * s.m * s.t * s.b * 4 * s.h)?;
-        lstm::input_projection(be, s, x, p, &g, true)?;
-        let (cfg, slices, items) = cfg(be, s, fwd_smem(s.h));
-        let lp = LstmFwdPersistP {
-            g: be.ptr(&g),
-            w_hh0: be.ptr(p.w_hh[0]),
-            w_hh1: be.ptr(p.w_hh[1]),
-            y: be.ptr(y),
-            saved: be.ptr(saved),
-            m: s.m as i64,
-            t: s.t as i64,
-            b: s.b as i64,
-            h: s.h as i64,
-            slices,
-            items,
-        };
-        let kernel = match prec {
-            RecPrecision::F16 => LSTM_FWD_PERSIST_F16,
-            RecPrecision::Bf16 => LSTM_FWD_PERSIST_BF16,
-        };
-        be.launch(kernel, cfg, &lp)?;
-        Ok(LstmKernel::Persistent(prec))
-    })
+        LstmKernel::Persistent(q) => q,
+    };
+    let g = lstm::scratch_at(be, scratch, 0);
+    lstm::input_projection(be, s, x, p, g, true)?;
+    let (cfg, slices, items) = cfg(be, s, fwd_smem(s.h));
+    let lp = LstmFwdPersistP {
+        g,
+        w_hh0: be.ptr(p.w_hh[0]),
+        w_hh1: be.ptr(p.w_hh[1]),
+        y: be.ptr(y),
+        saved: be.ptr(saved),
+        m: s.m as i64,
+        t: s.t as i64,
+        b: s.b as i64,
+        h: s.h as i64,
+        slices,
+        items,
+    };
+    let k = match prec {
+        RecPrecision::F16 => LSTM_FWD_PERSIST_F16,
+        RecPrecision::Bf16 => LSTM_FWD_PERSIST_BF16,
+    };
+    be.launch(k, cfg, &lp)?;
+    Ok(LstmKernel::Persistent(prec))
 }
 
-/// [`crate::backend::Backend::lstm_bwd`] on the persistent kernel with operand type `prec`
-/// when [`supported`], else on the per-step kernels; returns which ran. Accumulates into `dx`
-/// (when given) and the gradients, as the trait says.
+/// [`crate::backend::Backend::lstm_bwd`] on the recurrence [`kernel`] picks (checked and
+/// profiled in front); returns which ran. Accumulates into `dx` (when given) and the
+/// gradients, as the trait says.
 #[allow(clippy::too_many_arguments)]
-pub fn bwd<T: Elem, D: Device>(
+pub(super) fn bwd<T: Elem, D: Device>(
     be: &KernelBackend<T, D>,
     s: &LstmShape,
     x: &DevBuf<D, T>,
     p: &LstmParams<KernelBackend<T, D>>,
     y: &DevBuf<D, T>,
-    saved: &DevBuf<D, T>,
+    saved: &DevBuf<D, u8>,
+    scratch: &mut DevBuf<D, u8>,
     dy: &DevBuf<D, T>,
     dx: Option<&mut DevBuf<D, T>>,
     gr: &mut LstmGrads<KernelBackend<T, D>>,
-    prec: RecPrecision,
 ) -> Result<LstmKernel> {
-    check::lstm_bwd(be, s, x, p, y, saved, dy, dx.as_deref(), gr)?;
-    run_op(be, "lstm_bwd", || {
-        if !supported::<T>(s) {
-            lstm::bwd(be, s, x, p, y, saved, dy, dx, gr)?;
+    let prec = match kernel(be, s) {
+        LstmKernel::PerStep => {
+            let tc = be.prec().tensor_cores();
+            lstm::bwd(be, s, x, p, y, saved, scratch, dy, dx, gr, tc)?;
             return Ok(LstmKernel::PerStep);
         }
-        let dg = be.alloc_of::<T>(2 * s.m * s.t * s.b * 4 * s.h)?;
-        let (cfg, slices, items) = cfg(be, s, bwd_smem(s.h));
-        let bp = LstmBwdPersistP {
-            w_hh0: be.ptr(p.w_hh[0]),
-            w_hh1: be.ptr(p.w_hh[1]),
-            saved: be.ptr(saved),
-            dy: be.ptr(dy),
-            dg: be.ptr(&dg),
-            m: s.m as i64,
-            t: s.t as i64,
-            b: s.b as i64,
-            h: s.h as i64,
-            slices,
-            items,
-        };
-        let kernel = match prec {
-            RecPrecision::F16 => LSTM_BWD_PERSIST_F16,
-            RecPrecision::Bf16 => LSTM_BWD_PERSIST_BF16,
-        };
-        be.launch(kernel, cfg, &bp)?;
-        lstm::param_grads(be, s, x, p, y, &dg, dx, gr, true)?;
-        Ok(LstmKernel::Persistent(prec))
-    })
+        LstmKernel::Persistent(q) => q,
+    };
+    // dG in the scratch (every element written by the kernel before the GEMMs read it)
+    let dg = lstm::scratch_at(be, scratch, 0);
+    let (cfg, slices, items) = cfg(be, s, bwd_smem(s.h));
+    let bp = LstmBwdPersistP {
+        w_hh0: be.ptr(p.w_hh[0]),
+        w_hh1: be.ptr(p.w_hh[1]),
+        saved: be.ptr(saved),
+        dy: be.ptr(dy),
+        dg,
+        m: s.m as i64,
+        t: s.t as i64,
+        b: s.b as i64,
+        h: s.h as i64,
+        slices,
+        items,
+    };
+    let k = match prec {
+        RecPrecision::F16 => LSTM_BWD_PERSIST_F16,
+        RecPrecision::Bf16 => LSTM_BWD_PERSIST_BF16,
+    };
+    be.launch(k, cfg, &bp)?;
+    lstm::param_grads(be, s, x, p, y, dg, dx, gr, true)?;
+    Ok(LstmKernel::Persistent(prec))
 }

@@ -24,11 +24,14 @@ pub mod clamp;
 pub mod dropout;
 pub mod gemm;
 pub mod gemm_tc;
+pub mod guard;
+pub mod input;
 pub mod l1;
 pub mod lstm;
 pub mod lstm_persist;
 pub mod max_time;
 pub mod relu;
+pub mod score;
 pub mod tc_probe;
 
 /// Every kernel (generated from kernels/*.cu by build.rs).
@@ -37,8 +40,8 @@ pub mod table {
 }
 
 use crate::backend::{
-    AdamSpec, AdamTensor, DropoutSpec, Elem, Exec, GemmSpec, KernelTiming, LstmGrads, LstmParams,
-    LstmShape, MAX_REPLICAS,
+    AdamSpec, AdamTable, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, GuardState,
+    KernelTiming, LstmGrads, LstmParams, LstmShape, LstmSizes, MAX_REPLICAS, Precision, SlotLayout,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -179,6 +182,10 @@ pub struct KernelInfo {
 pub trait Device {
     /// A device allocation.
     type Mem;
+    /// Host memory for copies the host does not wait for (page-locked on cuda).
+    type Pinned;
+    /// A recorded step.
+    type Graph;
     /// "cuda" or "emu".
     fn name(&self) -> &'static str;
     /// A zero-filled allocation of `bytes` bytes.
@@ -203,6 +210,35 @@ pub trait Device {
     fn set_profiling(&self, on: bool) -> Result<()>;
     /// Timings since profiling was turned on, per (op, kernel); clears them.
     fn take_profile(&self) -> Result<Vec<KernelTiming>>;
+    /// What the device has done so far, counted in the methods above where they call the
+    /// driver (cuda) or do the work (emu): see [`crate::backend::counters`].
+    fn counters(&self) -> Counters;
+
+    /// Zero-filled pinned host memory ([`Exec::alloc_pinned`]).
+    fn alloc_pinned(&self, bytes: usize) -> Result<Self::Pinned>;
+    /// Its size.
+    fn pinned_len(&self, p: &Self::Pinned) -> usize;
+    /// [`Exec::pinned_mut`].
+    fn pinned_mut<'a>(&self, p: &'a mut Self::Pinned) -> Result<&'a mut [u8]>;
+    /// [`Exec::pinned_read`].
+    fn pinned_read<'a>(&self, p: &'a Self::Pinned) -> Result<&'a [u8]>;
+    /// [`Exec::send`].
+    fn send(&self, src: &mut Self::Pinned, dst: &mut Self::Mem, bytes: usize) -> Result<()>;
+    /// [`Exec::release`].
+    fn release(&self, src: &mut Self::Pinned) -> Result<()>;
+    /// [`Exec::fetch`]: the first `bytes` of `src`.
+    fn fetch(&self, src: &Self::Mem, bytes: usize, dst: &mut Self::Pinned) -> Result<()>;
+    /// [`Exec::capture_begin`].
+    fn capture_begin(&self) -> Result<()>;
+    /// [`Exec::capture_end`].
+    fn capture_end(&self) -> Result<Self::Graph>;
+    /// [`Exec::graph_launch`].
+    ///
+    /// # Safety
+    /// As [`Exec::graph_launch`]: every buffer the recording uses is still alive.
+    unsafe fn graph_launch(&self, g: &Self::Graph) -> Result<()>;
+    /// [`Exec::graph_len`].
+    fn graph_len(&self, g: &Self::Graph) -> usize;
 }
 
 /// A typed buffer of `len` elements of `E` on device `D`.
@@ -229,6 +265,8 @@ pub struct KernelBackend<T: Elem, D: Device> {
     pub(crate) dev: D,
     /// The op in progress (profile attribution), set by `op_begin`.
     op: Mutex<&'static str>,
+    /// The precision of the float ops ([`crate::backend::Backend::precision`]).
+    precision: Mutex<Precision>,
     _t: PhantomData<T>,
 }
 
@@ -238,8 +276,17 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         KernelBackend {
             dev,
             op: Mutex::new(""),
+            precision: Mutex::new(if T::DTYPE == "f64" {
+                Precision::F64
+            } else {
+                Precision::F32
+            }),
             _t: PhantomData,
         }
+    }
+    /// The precision in effect ([`crate::backend::Backend::precision`]).
+    pub(crate) fn prec(&self) -> Precision {
+        *self.precision.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// The device.
     pub fn device(&self) -> &D {
@@ -326,9 +373,37 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     type T = T;
     type Buf = DevBuf<D, T>;
     type IBuf = DevBuf<D, i32>;
+    type Bytes = DevBuf<D, u8>;
+    type Pinned = D::Pinned;
+    type Graph = D::Graph;
 
     fn name(&self) -> String {
         self.dev.name().to_string()
+    }
+    fn precision(&self) -> Precision {
+        self.prec()
+    }
+    fn default_precision(&self) -> Precision {
+        if T::DTYPE == "f64" {
+            Precision::F64
+        } else {
+            Precision::Bf16
+        }
+    }
+    fn precisions(&self) -> &'static [Precision] {
+        if T::DTYPE == "f64" {
+            &[Precision::F64]
+        } else {
+            &[
+                Precision::F32,
+                Precision::Tf32,
+                Precision::F16,
+                Precision::Bf16,
+            ]
+        }
+    }
+    fn set_precision(&self, p: Precision) {
+        *self.precision.lock().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
     fn alloc(&self, len: usize) -> Result<Self::Buf> {
@@ -364,6 +439,56 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     fn sync(&self) -> Result<()> {
         self.dev.sync()
     }
+    fn counters(&self) -> Counters {
+        self.dev.counters()
+    }
+    fn alloc_bytes(&self, bytes: usize) -> Result<Self::Bytes> {
+        self.alloc_of(bytes)
+    }
+    fn bytes_len(&self, b: &Self::Bytes) -> usize {
+        b.len
+    }
+    fn write_bytes(&self, b: &mut Self::Bytes, data: &[u8]) -> Result<()> {
+        self.dev.htod(data, &mut b.mem)
+    }
+    fn read_bytes(&self, b: &Self::Bytes) -> Result<Vec<u8>> {
+        self.download_of(b)
+    }
+    fn alloc_pinned(&self, bytes: usize) -> Result<Self::Pinned> {
+        self.dev.alloc_pinned(bytes)
+    }
+    fn pinned_len(&self, p: &Self::Pinned) -> usize {
+        self.dev.pinned_len(p)
+    }
+    fn pinned_mut<'a>(&self, p: &'a mut Self::Pinned) -> Result<&'a mut [u8]> {
+        self.dev.pinned_mut(p)
+    }
+    fn pinned_read<'a>(&self, p: &'a Self::Pinned) -> Result<&'a [u8]> {
+        self.dev.pinned_read(p)
+    }
+    fn send(&self, src: &mut Self::Pinned, dst: &mut Self::Bytes, bytes: usize) -> Result<()> {
+        self.dev.send(src, &mut dst.mem, bytes)
+    }
+    fn release(&self, src: &mut Self::Pinned) -> Result<()> {
+        self.dev.release(src)
+    }
+    fn fetch(&self, src: &Self::Buf, dst: &mut Self::Pinned) -> Result<()> {
+        self.dev
+            .fetch(&src.mem, src.len * std::mem::size_of::<T>(), dst)
+    }
+    fn capture_begin(&self) -> Result<()> {
+        self.dev.capture_begin()
+    }
+    fn capture_end(&self) -> Result<Self::Graph> {
+        self.dev.capture_end()
+    }
+    unsafe fn graph_launch(&self, g: &Self::Graph) -> Result<()> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.dev.graph_launch(g) }
+    }
+    fn graph_len(&self, g: &Self::Graph) -> usize {
+        self.dev.graph_len(g)
+    }
     fn set_profiling(&self, on: bool) -> Result<()> {
         self.dev.set_profiling(on)
     }
@@ -379,7 +504,7 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
 
     fn dropout_fwd(
         &self,
-        d: &DropoutSpec,
+        d: &DropoutSpec<Self>,
         n: usize,
         x: &Self::Buf,
         x_shared: bool,
@@ -389,7 +514,7 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     }
     fn dropout_bwd(
         &self,
-        d: &DropoutSpec,
+        d: &DropoutSpec<Self>,
         n: usize,
         dy: &Self::Buf,
         dx: &mut Self::Buf,
@@ -404,7 +529,11 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         bias: Option<&Self::Buf>,
         c: &mut Self::Buf,
     ) -> Result<()> {
-        gemm::gemm(self, s, a, b, bias, c)
+        if self.prec().tensor_cores() {
+            gemm_tc::call(self, &gemm::spec_call(self, s, a, b, bias, c)).map(|_| ())
+        } else {
+            gemm::gemm(self, s, a, b, bias, c)
+        }
     }
     fn gemm_bias_grad(
         &self,
@@ -414,7 +543,14 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         dy: &Self::Buf,
         db: &mut Self::Buf,
     ) -> Result<()> {
-        gemm::bias_grad(self, batch, rows, cols, dy, db)
+        if self.prec().tensor_cores() {
+            gemm_tc::colsum(self, batch, rows, cols, cols, self.ptr(dy), self.ptr(db), 0)
+        } else {
+            gemm::bias_grad(self, batch, rows, cols, dy, db)
+        }
+    }
+    fn lstm_sizes(&self, s: &LstmShape) -> LstmSizes {
+        lstm_persist::sizes(self, s)
     }
     fn lstm_fwd(
         &self,
@@ -422,9 +558,10 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         x: &Self::Buf,
         p: &LstmParams<Self>,
         y: &mut Self::Buf,
-        saved: &mut Self::Buf,
+        saved: &mut Self::Bytes,
+        scratch: &mut Self::Bytes,
     ) -> Result<()> {
-        lstm::fwd(self, s, x, p, y, saved)
+        lstm_persist::fwd(self, s, x, p, y, saved, scratch).map(|_| ())
     }
     fn lstm_bwd(
         &self,
@@ -432,12 +569,13 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         x: &Self::Buf,
         p: &LstmParams<Self>,
         y: &Self::Buf,
-        saved: &Self::Buf,
+        saved: &Self::Bytes,
+        scratch: &mut Self::Bytes,
         dy: &Self::Buf,
         dx: Option<&mut Self::Buf>,
         g: &mut LstmGrads<Self>,
     ) -> Result<()> {
-        lstm::bwd(self, s, x, p, y, saved, dy, dx, g)
+        lstm_persist::bwd(self, s, x, p, y, saved, scratch, dy, dx, g).map(|_| ())
     }
     fn max_time_fwd(
         &self,
@@ -490,6 +628,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     ) -> Result<()> {
         clamp::bwd(self, n, lo, hi, x, dy, dx)
     }
+    fn l1_scratch(&self, m: usize, n: usize) -> usize {
+        l1::scratch(m, n)
+    }
     fn l1_fwd(
         &self,
         m: usize,
@@ -497,8 +638,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
         target: &Self::Buf,
         r: &Self::Buf,
         loss: &mut Self::Buf,
+        scratch: &mut Self::Bytes,
     ) -> Result<()> {
-        l1::fwd(self, m, n, target, r, loss)
+        l1::fwd(self, m, n, target, r, loss, scratch)
     }
     fn l1_bwd(
         &self,
@@ -532,8 +674,47 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     ) -> Result<()> {
         ce::bwd(self, b, c, scale, logits, labels, dlogits)
     }
-    fn adam(&self, s: &AdamSpec, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
+    fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
+        adam::table(self, m, tensors)
+    }
+    fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         adam::adam(self, s, tensors)
+    }
+    fn input(
+        &self,
+        layout: SlotLayout,
+        src: &Self::Bytes,
+        x: &mut Self::Buf,
+        y: &mut Self::IBuf,
+        vals: &mut Self::Bytes,
+    ) -> Result<()> {
+        input::input(self, layout, src, x, y, vals)
+    }
+    fn score(
+        &self,
+        m: usize,
+        b: usize,
+        c: usize,
+        logits: &Self::Buf,
+        labels: &Self::IBuf,
+        loss: [&Self::Buf; 2],
+        vals: &Self::Bytes,
+        record: &mut Self::Buf,
+    ) -> Result<()> {
+        score::score(self, (m, b, c), logits, labels, loss, vals, record)
+    }
+    fn guard_scratch(&self, entries: usize) -> usize {
+        guard::scratch(entries)
+    }
+    fn guard(
+        &self,
+        lambdas: &[f64],
+        loss: [&Self::Buf; 2],
+        grads: &mut [&mut Self::Buf],
+        table: &AdamTable<Self>,
+        state: GuardState<'_, Self>,
+    ) -> Result<()> {
+        guard::guard(self, lambdas, loss, grads, table, state)
     }
 }
 
