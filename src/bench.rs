@@ -24,6 +24,10 @@ pub struct BenchConfig {
 #[derive(Clone, Debug)]
 pub struct BenchResult {
     pub backend: String,
+    /// The precision the step ran in ([`Backend::precision`]).
+    pub precision: crate::backend::Precision,
+    /// Per LSTM layer, which kernels ran ([`crate::backend::LstmSizes::kernel`]).
+    pub lstm: Vec<String>,
     /// Wall time of each timed step, ms (the backend is synchronised after each step).
     pub step_ms: Vec<f64>,
     /// Per-kernel totals over the timed steps (empty without `profile` or profiler).
@@ -107,8 +111,21 @@ pub fn run<B: Backend>(
     } else {
         Vec::new()
     };
+    let l0 = crate::backend::LstmShape {
+        m: cfg.replicas,
+        t: cfg.seq,
+        b: cfg.batch,
+        i: cfg.spec.features,
+        h: cfg.spec.hidden,
+    };
+    let l1 = crate::backend::LstmShape {
+        i: 2 * cfg.spec.hidden,
+        ..l0
+    };
     Ok(BenchResult {
         backend: be.name(),
+        precision: be.precision(),
+        lstm: vec![be.lstm_sizes(&l0).kernel, be.lstm_sizes(&l1).kernel],
         step_ms,
         profile,
         counters,

@@ -4,6 +4,7 @@ use super::backend_arg::BackendChoice;
 use crate::backend::KernelTiming;
 use crate::bench::{self, BenchConfig, BenchResult};
 use crate::model::ModelSpec;
+use anyhow::Context;
 use std::path::PathBuf;
 
 /// Arguments of `recaux bench`.
@@ -37,6 +38,10 @@ pub struct Args {
     /// host<->device syncs, copies and bytes each way, allocations.
     #[arg(long)]
     pub counters: bool,
+    /// Arithmetic of the ops (README "Precision"): auto is the backend's default (bf16 on
+    /// cuda and emu, f32 on the CPU).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: crate::backend::Precision,
     /// Hidden units per direction (default: the seed's 128).
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
@@ -81,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let warm = args.warmup;
     let res = crate::with_backend!(args.backend, f32, |be| {
+        crate::backend::Backend::set_precision(&be, args.precision).context("--precision")?;
         eprintln!(
             "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (forward with dropout, backward, Adam)",
             crate::backend::Backend::name(&be),
@@ -106,6 +112,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_profile(&res, &prefix)?;
     }
     println!("backend: {}", res.backend);
+    println!("precision: {}", res.precision);
+    for (k, words) in res.lstm.iter().enumerate() {
+        println!("lstm layer {}: {words}", k + 1);
+    }
     println!(
         "shape: batch {} seq {} replicas {} hidden {}",
         args.batch, args.seq, args.replicas, args.hidden

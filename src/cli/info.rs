@@ -3,7 +3,19 @@
 
 use crate::backend::cuda::{self, embedded};
 use crate::backend::emu;
-use crate::backend::kernel::table;
+use crate::backend::kernel::{lstm_persist, table};
+
+/// Dynamic shared memory of a kernel's launch, bytes (the persistent LSTM at its widest H).
+fn dynamic_smem(kernel: &str) -> usize {
+    let h = lstm_persist::PERSIST_MAX_H;
+    if kernel.starts_with("lstm_fwd_persist") {
+        lstm_persist::fwd_smem(h)
+    } else if kernel.starts_with("lstm_bwd_persist") {
+        lstm_persist::bwd_smem(h)
+    } else {
+        0
+    }
+}
 
 /// Arguments of `recaux info`.
 #[derive(clap::Args, Debug)]
@@ -36,12 +48,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|a| format!("sm_{a}"));
         println!();
         println!(
-            "{:<8} {:<26} {:<24} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
+            "{:<8} {:<26} {:<24} {:>5} {:>10} {:>12} {:>8} {:>12} {:>11} {:>8}",
             "arch",
             "kernel",
             "file",
             "regs",
             "smem_B",
+            "dyn_smem_B",
             "stack_B",
             "spill_st_B",
             "spill_ld_B",
@@ -56,12 +69,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .find(|k| k.name == r.kernel)
                 .map_or("?", |k| k.file);
             println!(
-                "{:<8} {:<26} {:<24} {:>5} {:>10} {:>8} {:>12} {:>11} {:>8}",
+                "{:<8} {:<26} {:<24} {:>5} {:>10} {:>12} {:>8} {:>12} {:>11} {:>8}",
                 r.arch,
                 r.kernel,
                 file,
                 r.registers,
                 r.shared_bytes,
+                dynamic_smem(&r.kernel),
                 r.stack_bytes,
                 r.spill_stores,
                 r.spill_loads,
@@ -73,8 +87,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|r| r.spill_stores + r.spill_loads + r.stack_bytes + r.local_bytes > 0)
             .count();
         println!("kernels with spills, stack or local memory (all archs): {spilling}");
+        println!(
+            "dyn_smem_B: dynamic shared memory per block at launch (the persistent LSTM's at \
+             H = {}; it scales with H)",
+            lstm_persist::PERSIST_MAX_H
+        );
     }
 
+    println!();
+    println!(
+        "precisions (--precision, config `precision`): f32 exact (per-step LSTM, SIMT GEMMs); \
+         tf32 (GEMMs on gemm_tc); f16, bf16 (tf32 GEMMs and lstm_*_persist_f16/bf16 for H a \
+         multiple of 16 in 16..={}, else the per-step LSTM); auto = bf16 on cuda and emu, f32 \
+         on the CPU; f64 for gradcheck",
+        lstm_persist::PERSIST_MAX_H
+    );
     println!();
     match cuda::list_gpus() {
         Ok(g) if g.is_empty() => println!("GPUs: none visible"),

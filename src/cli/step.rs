@@ -26,6 +26,10 @@ pub struct Args {
     pub dtype: String,
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendChoice,
+    /// Arithmetic of the ops with `--dtype f32` (README "Precision"): auto is the backend's
+    /// default (bf16 on cuda and emu, f32 on the CPU); `--dtype f64` runs f64.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: crate::backend::Precision,
 }
 
 /// Run the command.
@@ -43,12 +47,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (b, t) = (batch.b, batch.t);
     let loss = if f32_only {
         crate::with_backend!(args.backend, f32, |be| {
+            let q = crate::backend::Backend::set_precision(&be, args.precision)
+                .context("--precision")?;
+            eprintln!("precision {q} on {}", crate::backend::Backend::name(&be));
             let out = interop::step(&be, spec, &weights, &batch, args.lambda)?;
             interop::step_writer(&spec, b, t, &out).write(&args.out)?;
             (out.loss, out.loss_ce, out.loss_l1)
         })
     } else {
         crate::with_backend!(args.backend, f64, |be| {
+            crate::backend::Backend::set_precision(&be, args.precision).context("--precision")?;
             let out = interop::step(&be, spec, &weights, &batch, args.lambda)?;
             interop::step_writer(&spec, b, t, &out).write(&args.out)?;
             (out.loss, out.loss_ce, out.loss_l1)

@@ -32,6 +32,9 @@ pub struct Args {
     /// Override `backend`.
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
+    /// Override `precision` (auto, f32, tf32, f16, bf16).
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::backend::Precision>,
     /// Override `lambdas` (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub lambdas: Option<Vec<f64>>,
@@ -73,6 +76,9 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<TrainConfig> {
     }
     if let Some(b) = args.backend {
         cfg.backend = b.into();
+    }
+    if let Some(q) = args.precision {
+        cfg.precision = q;
     }
     cfg.validate()
         .with_context(|| format!("{} with the flags applied", p.display()))?;
@@ -187,6 +193,16 @@ pub fn run_config(cfg: &TrainConfig, start: Start) -> anyhow::Result<()> {
         cfg.optim.epochs
     );
     let rows = crate::with_backend!(BackendChoice::from(cfg.backend), f32, |be| {
+        // the run records the precision `auto` resolved to (resume compares it)
+        let mut resolved = cfg.clone();
+        resolved.precision = crate::backend::Backend::set_precision(&be, cfg.precision)
+            .map_err(|e| crate::error::Error::config("precision", e.to_string()))?;
+        let cfg = &resolved;
+        eprintln!(
+            "precision {} on {}",
+            cfg.precision,
+            crate::backend::Backend::name(&be)
+        );
         let mut tr = Trainer::new(&be, cfg, &store, resume)?;
         // written once the resume checks passed: it then only differs in what may change
         let cp = run_dir.join("config.yaml");

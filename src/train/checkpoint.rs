@@ -373,7 +373,11 @@ pub fn load<B: Backend>(
         )));
     }
     let f = TensorFile::open(&path)?;
-    let saved = read_config(&f)?;
+    let mut saved = read_config(&f)?;
+    if saved.precision == crate::backend::Precision::Auto {
+        // a checkpoint from before the `precision` field: every backend then ran exact f32
+        saved.precision = crate::backend::Precision::F32;
+    }
     check_resume_config(&path, &saved, cfg)?;
     let state = read_state(&f)?;
     check_store_identity(&state, &path, &cfg.store, store_hash)?;

@@ -2,6 +2,7 @@
 //! the field. All YAML parsing of the crate goes through [`parse_yaml`], so that a successor of
 //! the archived serde_yaml can replace it in one place.
 
+use crate::backend::Precision;
 use crate::data::sampler::SamplerConfig;
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
@@ -102,6 +103,11 @@ pub struct TrainConfig {
     pub out_dir: PathBuf,
     #[serde(default)]
     pub backend: BackendName,
+    /// Arithmetic of the GPU ops (`auto`, `f32`, `tf32`, `f16`, `bf16`; README "Precision").
+    /// `auto` is the backend's default (bf16 on cuda and emu, f32 on the CPU); the run records
+    /// the precision it resolved to, and `--resume` refuses another one.
+    #[serde(default)]
+    pub precision: Precision,
     #[serde(default)]
     pub model: ModelSpec,
     #[serde(default)]
@@ -188,6 +194,13 @@ impl TrainConfig {
             return Err(Error::config(
                 "lambdas",
                 format!("{l} is not a finite number >= 0"),
+            ));
+        }
+        if self.precision == Precision::F64 {
+            return Err(Error::config(
+                "precision",
+                "f64 is gradcheck's exact path; training runs f32 elements: use auto, f32, \
+                 tf32, f16 or bf16",
             ));
         }
         if self.seeds.is_empty() {
