@@ -159,6 +159,31 @@ fn resume_refuses_a_changed_setting_naming_the_field() {
         let line = assert_clean_failure(&o, &[&format!("`{field}`"), "--resume"]);
         assert!(!line.contains("Replica {"), "no Debug structs: {line}");
     }
+    // the run records the precision `auto` resolved to (f32 on the CPU); resuming on a
+    // backend whose precision differs is refused, naming the field (before any step runs)
+    let recorded = String::from_utf8(saved_cfg.clone()).unwrap();
+    assert!(recorded.contains("precision: f32"), "{recorded}");
+    let o = train(
+        &cfg,
+        &[
+            "--resume",
+            "--epochs",
+            "3",
+            "--backend",
+            "emu",
+            "--precision",
+            "bf16",
+        ],
+    );
+    assert_clean_failure(&o, &["`precision`", "--resume", "f32", "bf16"]);
+    // training is f32: f64 is refused naming the field, and so is a mode the CPU lacks
+    let f64_cfg = write(&d, "f64.yaml", &format!("{text}precision: f64\n"));
+    assert_clean_failure(
+        &train(&f64_cfg, &["--name", "other"]),
+        &["`precision`", "f64"],
+    );
+    let o = train(&cfg, &["--name", "other", "--precision", "tf32"]);
+    assert_clean_failure(&o, &["`precision`", "tf32", "cpu"]);
     // a refused resume changed nothing
     assert_eq!(std::fs::read(d.join("run/config.yaml")).unwrap(), saved_cfg);
     assert_eq!(
