@@ -207,6 +207,7 @@ fn export_writes_what_pytorch_loads_and_gives_its_logits() {
         store: dir.join("unused.rfs"),
         out_dir: dir.clone(),
         backend: Default::default(),
+        precision: Default::default(),
         model: spec,
         sampler: Default::default(),
         optim: Default::default(),

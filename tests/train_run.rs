@@ -90,6 +90,7 @@ fn config(
         store: store.to_path_buf(),
         out_dir: out.to_path_buf(),
         backend: BackendName::Cpu,
+        precision: Default::default(),
         model: ModelSpec {
             features: N_MELS,
             hidden: 5,

@@ -156,7 +156,7 @@ fn other_table<B: Backend>(be: &B) {
         )
         .unwrap()
     };
-    let mut gb = be.upload(&tv(&vec![0.0; 6])).unwrap();
+    let mut gb = be.upload(&tv(&[0.0; 6])).unwrap();
     let _ = b;
     let ce = be.alloc(2).unwrap();
     let mut vals = be.alloc_bytes(StepVals::BYTES).unwrap();
