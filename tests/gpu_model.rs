@@ -6,21 +6,13 @@
 #[macro_use]
 mod common;
 
+use common::model::{Run, Steps};
 use common::skip::skip_notice;
 use common::*;
 use recaux::backend::cuda::{CudaBackend, cuda_available};
 use recaux::backend::emu::EmuBackend;
 use recaux::backend::{Backend, Elem};
-use recaux::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
-use recaux::train::{Adam, AdamConfig};
-
-/// Result of a few training steps: losses per step, the gradients of the first step, the
-/// final parameters (as f64).
-struct Run {
-    losses: Vec<Vec<f64>>,
-    grads0: Vec<Vec<f64>>,
-    params: Vec<Vec<f64>>,
-}
+use recaux::model::{Model, ModelSpec};
 
 const SEEDS: [u64; 2] = [5, 6];
 const LAMBDAS: [f64; 2] = [0.5, 2.0];
@@ -39,44 +31,13 @@ fn spec() -> ModelSpec {
 /// Two training steps (dropout on, Adam) of a small model with 2 replicas, from parameters
 /// `init` (`[M, numel]` per tensor, f64, rounded to `B::T` on upload).
 fn train<B: Backend>(be: &B, init: &[Vec<f64>]) -> Run {
-    let spec = spec();
-    let (t, b) = (5, 3);
-    let host: Vec<Vec<B::T>> = init.iter().map(|v| tv(v)).collect();
-    let mut model = Model::from_host(be, spec, &SEEDS, &host).unwrap();
-    let mut ws = Workspace::new(be, &spec, SEEDS.len(), t, b).unwrap();
-    let mut grads = Grads::new(be, &model).unwrap();
-    let mut adam = Adam::new(be, &model, AdamConfig::default()).unwrap();
-    let mut run = Run {
-        losses: Vec::new(),
-        grads0: Vec::new(),
-        params: Vec::new(),
+    let st = Steps {
+        t: 5,
+        b: 3,
+        steps: 2,
+        period: u64::MAX,
     };
-    for step in 0..2u64 {
-        let x: Vec<B::T> = (0..t * b * spec.features)
-            .map(|i| B::T::of(((i as f64) * 0.37 + step as f64).sin() * 0.9))
-            .collect();
-        let y: Vec<i32> = (0..b as i32).map(|i| (i + step as i32) % 3).collect();
-        let (xb, yb) = (be.upload(&x).unwrap(), be.upload_idx(&y).unwrap());
-        let mode = Mode::Train { step };
-        let l = model::forward(be, &model, &mut ws, &xb, &yb, mode).unwrap();
-        run.losses.push(l.total(&LAMBDAS));
-        grads.zero(be).unwrap();
-        model::backward(be, &model, &mut ws, &xb, &yb, mode, &LAMBDAS, &mut grads).unwrap();
-        if step == 0 {
-            run.grads0 = grads
-                .bufs
-                .iter()
-                .map(|g| f64s(&be.download(g).unwrap()))
-                .collect();
-        }
-        adam.update(be, &mut model, &grads, &LRS).unwrap();
-    }
-    run.params = model
-        .params
-        .iter()
-        .map(|p| f64s(&be.download(p).unwrap()))
-        .collect();
-    run
+    common::model::train(be, spec(), (&SEEDS, &LAMBDAS, &LRS), init, st)
 }
 
 /// The initial parameters, drawn by `Model::init` on the reference (f64).

@@ -10,12 +10,12 @@
 #[macro_use]
 mod common;
 
+use common::model::{Run, Steps};
 use common::*;
 use recaux::backend::cpu::CpuBackend;
 use recaux::backend::kernel::{Device, KernelBackend};
 use recaux::backend::{Backend, LstmShape, Precision};
-use recaux::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
-use recaux::train::{Adam, AdamConfig};
+use recaux::model::{Model, ModelSpec};
 
 /// A small model whose LSTM width (16) the persistent kernels cover.
 fn spec(hidden: usize) -> ModelSpec {
@@ -28,15 +28,8 @@ fn spec(hidden: usize) -> ModelSpec {
     }
 }
 
-/// Losses of every step (per replica), the gradients of the first step, final parameters.
-struct Run {
-    losses: Vec<Vec<f64>>,
-    grads0: Vec<Vec<f64>>,
-    params: Vec<Vec<f64>>,
-}
-
-/// `steps` training steps (forward with dropout, backward, Adam) of `spec` with replicas of
-/// `seeds` / `lambdas` from parameters `init`, on batches that depend on the step only.
+/// `steps` training steps of `spec` at learning rate `lr` on `be` (common::model::train),
+/// `t` x `b` batches, 4 batches in turn.
 #[allow(clippy::too_many_arguments)]
 fn train<B: Backend<T = f32>>(
     be: &B,
@@ -48,47 +41,14 @@ fn train<B: Backend<T = f32>>(
     steps: u64,
     lr: f64,
 ) -> Run {
-    let host: Vec<Vec<f32>> = init.iter().map(|v| tv(v)).collect();
-    let mut model = Model::from_host(be, spec, seeds, &host).unwrap();
-    let mut ws = Workspace::new(be, &spec, seeds.len(), t, b).unwrap();
-    let mut grads = Grads::new(be, &model).unwrap();
-    let mut adam = Adam::new(be, &model, AdamConfig::default()).unwrap();
     let lrs = vec![lr; seeds.len()];
-    let mut run = Run {
-        losses: Vec::new(),
-        grads0: Vec::new(),
-        params: Vec::new(),
+    let st = Steps {
+        t,
+        b,
+        steps,
+        period: 4,
     };
-    for step in 0..steps {
-        // a few fixed batches, so that the model can fit them and the loss moves
-        let k = (step % 4) as f64;
-        let x: Vec<f32> = (0..t * b * spec.features)
-            .map(|i| (((i as f64) * 0.37 + k).sin() * 0.9) as f32)
-            .collect();
-        let y: Vec<i32> = (0..b as i32)
-            .map(|i| (i + step as i32 % 4) % spec.classes as i32)
-            .collect();
-        let (xb, yb) = (be.upload(&x).unwrap(), be.upload_idx(&y).unwrap());
-        let mode = Mode::Train { step };
-        let l = model::forward(be, &model, &mut ws, &xb, &yb, mode).unwrap();
-        run.losses.push(l.total(lambdas));
-        grads.zero(be).unwrap();
-        model::backward(be, &model, &mut ws, &xb, &yb, mode, lambdas, &mut grads).unwrap();
-        if step == 0 {
-            run.grads0 = grads
-                .bufs
-                .iter()
-                .map(|g| f64s(&be.download(g).unwrap()))
-                .collect();
-        }
-        adam.update(be, &mut model, &grads, &lrs).unwrap();
-    }
-    run.params = model
-        .params
-        .iter()
-        .map(|p| f64s(&be.download(p).unwrap()))
-        .collect();
-    run
+    common::model::train(be, spec, (seeds, lambdas, &lrs), init, st)
 }
 
 /// Initial parameters drawn by `Model::init` on the CPU (f32 values).

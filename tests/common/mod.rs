@@ -11,6 +11,7 @@
 
 pub mod grid;
 pub mod lstm;
+pub mod model;
 pub mod skip;
 
 use recaux::backend::cpu::CpuBackend;
