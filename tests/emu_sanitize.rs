@@ -31,6 +31,12 @@ mod gemm;
 #[path = "ops/gemm_tc.rs"]
 #[allow(unused_imports, dead_code)]
 mod gemm_tc;
+#[path = "ops/guard.rs"]
+#[allow(unused_imports, dead_code)]
+mod guard;
+#[path = "ops/input.rs"]
+#[allow(unused_imports, dead_code)]
+mod input;
 #[path = "ops/l1.rs"]
 #[allow(unused_imports, dead_code)]
 mod l1;
@@ -46,6 +52,9 @@ mod max_time;
 #[path = "ops/relu.rs"]
 #[allow(unused_imports, dead_code)]
 mod relu;
+#[path = "ops/score.rs"]
+#[allow(unused_imports, dead_code)]
+mod score;
 #[path = "ops/tc_probe.rs"]
 #[allow(unused_imports, dead_code)]
 mod tc_probe;
@@ -95,6 +104,9 @@ fn all_ops<T: recaux::backend::Elem>() -> BTreeSet<String> {
     op!(adam);
     op!(gemm);
     op!(lstm);
+    op!(guard);
+    op!(input);
+    op!(score);
     op!(kernel gemm_tc);
     op!(kernel lstm_persist);
     op!(kernel tc_probe);

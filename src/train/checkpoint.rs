@@ -209,13 +209,18 @@ pub fn save<B: Backend>(
         );
     }
     let js = |e: serde_json::Error| Error::Format(format!("checkpoint json: {e}"));
+    // the precision the run trains in, not `auto` (resume compares it)
+    let cfg = TrainConfig {
+        precision: be.precision(),
+        ..cfg.clone()
+    };
     w.meta("state", serde_json::to_string(state).map_err(js)?)
         .meta("adam_step", adam.step.to_string())
-        .meta("config", to_yaml(cfg)?)
+        .meta("config", to_yaml(&cfg)?)
         .meta("replicas", serde_json::to_string(replicas).map_err(js)?)
         .meta("dtype", B::T::DTYPE);
     std::fs::create_dir_all(cfg.run_dir()).map_err(|e| Error::io(cfg.run_dir(), e))?;
-    w.write(&checkpoint_path(cfg))
+    w.write(&checkpoint_path(&cfg))
 }
 
 /// What a resumed run may change; every other config field must be the checkpoint's.
@@ -378,7 +383,12 @@ pub fn load<B: Backend>(
         // a checkpoint from before the `precision` field: every backend then ran exact f32
         saved.precision = crate::backend::Precision::F32;
     }
-    check_resume_config(&path, &saved, cfg)?;
+    // `be` runs the precision `cfg` asked for (resolved by Trainer::new)
+    let now = TrainConfig {
+        precision: be.precision(),
+        ..cfg.clone()
+    };
+    check_resume_config(&path, &saved, &now)?;
     let state = read_state(&f)?;
     check_store_identity(&state, &path, &cfg.store, store_hash)?;
     let meta = f.metadata();

@@ -241,6 +241,9 @@ impl<'a, B: Backend> Trainer<'a, B> {
         resume: bool,
     ) -> Result<Self> {
         check_store(cfg, store)?;
+        // the run's precision (`auto`: the backend's default); checkpoints record it
+        be.set_precision(cfg.precision)
+            .map_err(|e| Error::config("precision", e.to_string()))?;
         // A new run records the store's feature settings; a resumed one must see the same.
         if resume {
             feature_record::check_store(&cfg.run_dir(), store, &cfg.store)?;
