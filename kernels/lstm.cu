@@ -143,7 +143,7 @@ __device__ void lstm_bwd_step(const LstmBwdStepP<T>& p) {
             T* dcp = p.dc + (item * B + bi) * H + j;
             // dc carried from the step after t; the first step launched (k = T-1) starts from 0
             // (the scratch holding dc is not zeroed in between)
-            const T dc = (*dcp) + dh * og * (T(1) - tc * tc);
+            const T dc = (has_next ? *dcp : T(0)) + dh * og * (T(1) - tc * tc);
             const T di = dc * gg, dgg = dc * ig, df = dc * c_prev;
             *dcp = dc * fg;
             T* dgr = p.dg + ((item * TT + t) * B + bi) * H4;

@@ -6,7 +6,7 @@
 //! carried `dc` in the backward pass) live in the caller's `scratch`, sized by [`sizes`]
 //! ([`crate::backend::Backend::lstm_sizes`]): nothing is allocated per call. The forward pass
 //! is 2 input-projection GEMMs plus T step launches, the backward T step launches plus 7 GEMM
-//! / column-sum launches (plus one memset of `dc`). In profiles all of them count under the
+//! / column-sum launches. In profiles all of them count under the
 //! op (`lstm_fwd`, `lstm_bwd`), each under its kernel's name.
 
 include!(concat!(env!("OUT_DIR"), "/kernel_api/lstm.rs"));
