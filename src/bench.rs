@@ -1,9 +1,12 @@
-//! Timing a full training step (forward with dropout, backward, Adam) on any backend.
+//! Timing the training step on any backend: the same [`Step`] `recaux train` runs (batch
+//! staged as f16, forward with dropout, backward, the non-finite guard, Adam, the step's
+//! record read back).
 
-use crate::backend::{Backend, Counters, Elem, KernelTiming};
+use crate::backend::{Backend, Counters, KernelTiming};
 use crate::error::Result;
-use crate::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
+use crate::model::{Model, ModelSpec};
 use crate::rng;
+use crate::train::step::Step;
 use crate::train::{Adam, AdamConfig};
 use std::time::Instant;
 
@@ -24,11 +27,11 @@ pub struct BenchConfig {
 #[derive(Clone, Debug)]
 pub struct BenchResult {
     pub backend: String,
-    /// Wall time of each timed step, ms (the backend is synchronised after each step).
+    /// Wall time of each timed step, ms: staging the batch to reading its record back.
     pub step_ms: Vec<f64>,
     /// Per-kernel totals over the timed steps (empty without `profile` or profiler).
     pub profile: Vec<KernelTiming>,
-    /// What the backend did over the timed steps (batch upload included), summed.
+    /// What the backend did over the timed steps (batch staging included), summed.
     pub counters: Counters,
 }
 
@@ -49,7 +52,8 @@ impl BenchResult {
 }
 
 /// Run `warmup` untimed then `steps` timed training steps of `replicas` replicas on random
-/// inputs in [-1, 1] (a fresh batch each step, uploaded outside the timed region).
+/// inputs in [-1, 1] (f16 values: a fresh batch each step, drawn outside the timed region),
+/// reading each step's record back as the trainer does.
 pub fn run<B: Backend>(
     be: &B,
     cfg: &BenchConfig,
@@ -60,39 +64,31 @@ pub fn run<B: Backend>(
     let seeds: Vec<u64> = (0..m as u64).collect();
     let lambdas: Vec<f64> = (0..m).map(|r| r as f64 * 0.5).collect();
     let lrs = vec![1e-4; m];
+    let keep = vec![true; m];
     let mut model = Model::init(be, spec, &seeds)?;
-    let mut ws = Workspace::new(be, &spec, m, t, b)?;
-    let mut grads = Grads::new(be, &model)?;
     let mut adam = Adam::new(be, &model, AdamConfig::default())?;
+    let mut st = Step::new(be, &mut model, &mut adam, &lambdas, &keep, 1)?;
     let n_x = t * b * spec.features;
-    let mut xb = be.alloc(n_x)?;
-    let mut yb = be.alloc_idx(b)?;
     let mut step_ms = Vec::with_capacity(cfg.steps);
     let mut c0 = be.counters();
     for step in 0..cfg.warmup + cfg.steps {
-        if step == cfg.warmup {
-            c0 = be.counters();
-        }
-        let x: Vec<B::T> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
+        // features as the store holds them: f16 values
+        let x: Vec<f32> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
             .into_iter()
-            .map(B::T::of)
+            .map(|v| half::f16::from_f64(v).to_f32())
             .collect();
         let y: Vec<i32> = (0..b)
             .map(|i| ((i * 7 + step) % spec.classes) as i32)
             .collect();
-        be.write(&mut xb, &x)?;
-        be.write_idx(&mut yb, &y)?;
-        be.sync()?;
-        if step == cfg.warmup && cfg.profile {
-            be.set_profiling(true)?;
+        if step == cfg.warmup {
+            c0 = be.counters();
+            if cfg.profile {
+                be.set_profiling(true)?;
+            }
         }
         let t0 = Instant::now();
-        let mode = Mode::Train { step: step as u64 };
-        model::forward(be, &model, &mut ws, &xb, &yb, mode)?;
-        grads.zero(be)?;
-        model::backward(be, &model, &mut ws, &xb, &yb, mode, &lambdas, &mut grads)?;
-        adam.update(be, &mut model, &grads, &lrs)?;
-        be.sync()?;
+        st.queue(be, &mut model, &mut adam, (&x, &y, t), step as u64, &lrs, &keep)?;
+        st.read(be)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if step >= cfg.warmup {
             step_ms.push(ms);

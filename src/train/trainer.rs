@@ -10,7 +10,8 @@ use crate::data::Split;
 use crate::data::sampler::{Batch, Sampler};
 use crate::data::store::FeatureStore;
 use crate::error::{Error, Result};
-use crate::model::{self, Grads, Mode, Model, Workspace};
+use crate::model::{self, Mode, Model, Workspace};
+use crate::train::step::{Record, Step};
 use crate::train::Adam;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -133,32 +134,6 @@ pub fn evaluate<B: Backend>(
     Ok(out)
 }
 
-/// Set replica `r`'s slice of every buffer in `bufs` (`[M, numel]` each) to zero.
-fn zero_replica<B: Backend>(be: &B, bufs: &mut [B::Buf], m: usize, r: usize) -> Result<()> {
-    for buf in bufs.iter_mut() {
-        let mut h = be.download(buf)?;
-        let n = h.len() / m;
-        h[r * n..(r + 1) * n].fill(B::T::of(0.0));
-        be.write(buf, &h)?;
-    }
-    Ok(())
-}
-
-/// Which replicas have a non-finite gradient anywhere.
-fn nonfinite_grads<B: Backend>(be: &B, grads: &Grads<B>, m: usize) -> Result<Vec<bool>> {
-    let mut bad = vec![false; m];
-    for g in &grads.bufs {
-        let h = be.download(g)?;
-        let n = h.len() / m;
-        for (r, b) in bad.iter_mut().enumerate() {
-            if !*b && h[r * n..(r + 1) * n].iter().any(|v| !v.f64().is_finite()) {
-                *b = true;
-            }
-        }
-    }
-    Ok(bad)
-}
-
 /// Hooks the caller supplies: progress and per-epoch reporting.
 pub trait Observer {
     /// Before an epoch of `batches` training batches.
@@ -179,7 +154,8 @@ pub struct Trainer<'a, B: Backend> {
     pub replicas: Vec<Replica>,
     pub model: Model<B>,
     adam: Adam<B>,
-    grads: Grads<B>,
+    /// The training step (its gradients, Adam's table, the guard's state, its workspaces).
+    step: Step<B>,
     wss: Workspaces<B>,
     pub state: RunState,
 }
@@ -260,7 +236,8 @@ impl<'a, B: Backend> Trainer<'a, B> {
                 ..RunState::new(replicas.len())
             }
         };
-        let grads = Grads::new(be, &model)?;
+        let lambdas: Vec<f64> = replicas.iter().map(|r| r.lambda).collect();
+        let step = Step::new(be, &mut model, &mut adam, &lambdas, &state.active, 1)?;
         Ok(Trainer {
             be,
             cfg,
@@ -268,7 +245,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
             replicas,
             model,
             adam,
-            grads,
+            step,
             wss: Workspaces::default(),
             state,
         })
@@ -353,9 +330,10 @@ impl<'a, B: Backend> Trainer<'a, B> {
         Ok(sums)
     }
 
-    /// One training step of every active replica on `batch`: forward, backward, stop the
-    /// replicas whose loss or gradient is not finite, Adam. Returns the mean total loss of
-    /// the replicas still active.
+    /// One training step of every active replica on `batch` ([`Step`]: forward, backward,
+    /// the non-finite guard that freezes a replica on the device, Adam), then its record:
+    /// a replica whose loss or gradient was not finite is stopped. Returns the mean total
+    /// loss of the replicas still active.
     fn train_step(
         &mut self,
         batch: &Batch,
@@ -363,49 +341,35 @@ impl<'a, B: Backend> Trainer<'a, B> {
         sums: &mut [EpochSums],
         obs: &mut dyn Observer,
     ) -> Result<f64> {
-        let (be, m, c) = (self.be, self.replicas.len(), self.cfg.model.classes);
-        let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
-        let (xb, yb) = upload(be, batch)?;
-        let mode = Mode::Train {
-            step: self.state.step,
-        };
-        let ws = self.wss.get(be, &self.model, batch.t, batch.b)?;
-        let l = model::forward(be, &self.model, ws, &xb, &yb, mode)?;
-        let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
-        self.grads.zero(be)?;
-        model::backward(
+        let (be, m) = (self.be, self.replicas.len());
+        let lrs = vec![lr; m];
+        let keep = self.state.active.clone();
+        self.step.queue(
             be,
-            &self.model,
-            ws,
-            &xb,
-            &yb,
-            mode,
-            &lambdas,
-            &mut self.grads,
+            &mut self.model,
+            &mut self.adam,
+            (&batch.x, &batch.y, batch.t),
+            self.state.step,
+            &lrs,
+            &keep,
         )?;
-        let bad_grad = nonfinite_grads(be, &self.grads, m)?;
-        let total = l.total(&lambdas);
-        let mut lrs = vec![0.0; m];
+        let rec = self.step.read(be)?.pop().ok_or_else(|| {
+            Error::Data("training step: no record read back".to_string())
+        })?;
+        let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
+        let total: Vec<f64> = (0..m).map(|r| rec.total(r, lambdas[r])).collect();
         for r in 0..m {
             if !self.state.active[r] {
                 continue;
             }
-            if !total[r].is_finite() || bad_grad[r] {
-                self.stop_nonfinite(r, total[r].is_finite(), &l, obs);
+            if rec.nonfinite[r] {
+                self.stop_nonfinite(r, total[r].is_finite(), &rec, obs);
                 continue;
             }
-            lrs[r] = lr;
-            sums[r].ce += l.ce[r];
-            sums[r].l1 += l.l1[r];
-            sums[r].correct += ok[r];
+            sums[r].ce += rec.ce[r];
+            sums[r].l1 += rec.l1[r];
+            sums[r].correct += rec.correct[r];
         }
-        // stopped replicas: no update (lr 0 and zero gradients keep their moments finite)
-        for r in 0..m {
-            if !self.state.active[r] {
-                zero_replica(be, &mut self.grads.bufs, m, r)?;
-            }
-        }
-        self.adam.update(be, &mut self.model, &self.grads, &lrs)?;
         self.state.step += 1;
         let act: Vec<f64> = (0..m)
             .filter(|&r| self.state.active[r])
@@ -419,7 +383,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
         &mut self,
         r: usize,
         loss_finite: bool,
-        l: &model::Losses,
+        l: &Record,
         obs: &mut dyn Observer,
     ) {
         let why = format!(

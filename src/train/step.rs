@@ -1,0 +1,331 @@
+//! The training step: the one piece of code `recaux train` ([`super::trainer`]), `recaux bench`
+//! ([`crate::bench`]) and the tests run for a step of every replica on one batch.
+//!
+//! A step, queued by [`Step::queue`], is on the device from start to end:
+//! 1. the batch (f16 features, labels) and the step's [`StepVals`] (dropout step, Adam's step
+//!    size per replica, the host's keep flags) are staged in pinned memory and sent on the
+//!    copy stream ([`Slot`]; two slots per shape, used in turn); the `input` op widens the
+//!    features on the device;
+//! 2. forward and backward ([`model::forward_ops`], [`model::backward_ops`]), the dropout
+//!    masks keyed by the step counter read from the step's values;
+//! 3. `score` writes the step's record row per replica (CE, L1, correct predictions) and
+//!    `guard` its non-finite flag: a replica whose loss or any gradient is NaN or infinite,
+//!    or that the host stopped, is frozen on the device (its gradients zeroed, its step size
+//!    0), so Adam leaves its parameters as they are while the others go on;
+//! 4. Adam, through the table built once ([`Backend::adam_table`]) and the step size and bias
+//!    correction read from the step's values.
+//!
+//! The only device-to-host traffic is the record: [`Step::read`] copies the rows of the
+//! steps queued since the last read (one row per step, `RECORD_COLS` values per replica) and
+//! waits for them: one synchronisation per read. The caller reads after every step (the
+//! trainer: it reports each step and stops a non-finite replica at once) or after up to
+//! `record_rows` steps.
+//!
+//! Every buffer a step uses (workspace, LSTM saved state and scratch, reduction partials,
+//! Adam's table, the guard's scratch, the staging slots) is allocated the first time a batch
+//! shape (T, B) is seen: after that, a step allocates nothing on the device.
+
+use crate::backend::{
+    AdamSpec, AdamTable, AdamTensor, Backend, Elem, GuardState, MAX_REPLICAS, REC_CE,
+    REC_CORRECT, REC_L1, REC_NONFINITE, RECORD_COLS, Slot, SlotLayout, StepVals,
+    adam_step_values,
+};
+use crate::error::{Error, Result};
+use crate::model::{self, Grads, Mode, Model, Workspace};
+use crate::train::Adam;
+use half::f16;
+use std::collections::HashMap;
+
+/// What one step recorded for its replicas (read back by [`Step::read`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Cross entropy per replica (mean over the batch).
+    pub ce: Vec<f64>,
+    /// L1 reconstruction loss per replica.
+    pub l1: Vec<f64>,
+    /// Correct predictions per replica.
+    pub correct: Vec<usize>,
+    /// Whether the replica's loss or a gradient was NaN or infinite at this step (then it is
+    /// frozen on the device from this step on).
+    pub nonfinite: Vec<bool>,
+}
+
+impl Record {
+    /// `ce + λ l1` of replica r.
+    pub fn total(&self, r: usize, lambda: f64) -> f64 {
+        self.ce[r] + lambda * self.l1[r]
+    }
+}
+
+/// The buffers of one batch shape (T, B).
+struct Shape<B: Backend> {
+    ws: Workspace<B>,
+    /// The step's input `[T, B, F]` and labels `[B]`, written by the `input` op.
+    x: B::Buf,
+    y: B::IBuf,
+    /// Staging slots, used in turn.
+    slots: [Slot<B>; 2],
+    next_slot: usize,
+}
+
+/// The training step of M replicas: gradients, Adam's table, the guard's state, the record
+/// ring, and the buffers of every batch shape seen so far.
+pub struct Step<B: Backend> {
+    m: usize,
+    lambdas: Vec<f64>,
+    grads: Grads<B>,
+    table: AdamTable<B>,
+    /// `i32 [M]`: 1 while replica r trains on the device (the guard clears it for good).
+    active: B::Bytes,
+    guard_scratch: B::Bytes,
+    /// The running step's values (written by the `input` op from the staged slot).
+    vals: B::Bytes,
+    /// `[rows, M, RECORD_COLS]`.
+    record: B::Buf,
+    record_host: B::Pinned,
+    rows: usize,
+    /// Steps queued since the last read (the next step's record row).
+    queued: usize,
+    shapes: HashMap<(usize, usize), Shape<B>>,
+    /// The staged batch in f16 (reused).
+    x16: Vec<f16>,
+}
+
+impl<B: Backend> Step<B> {
+    /// A step for `model` and its optimiser `adam`, replica r with weight `lambdas[r]` on its
+    /// L1 loss; `active[r]` false for a replica already stopped (a resumed run). `record_rows`
+    /// (at least 1) is how many steps may be queued between two reads.
+    pub fn new(
+        be: &B,
+        model: &mut Model<B>,
+        adam: &mut Adam<B>,
+        lambdas: &[f64],
+        active: &[bool],
+        record_rows: usize,
+    ) -> Result<Self> {
+        let m = model.m();
+        if lambdas.len() != m || active.len() != m {
+            return Err(Error::shape(format!(
+                "step: {} lambdas and {} active flags for {m} replicas",
+                lambdas.len(),
+                active.len()
+            )));
+        }
+        if record_rows == 0 {
+            return Err(Error::config("record_rows", "at least 1"));
+        }
+        let mut grads = Grads::new(be, model)?;
+        let table = {
+            let tensors = adam_tensors(model, &mut grads, adam);
+            be.adam_table(m, &tensors)?
+        };
+        let mut act = be.alloc_bytes(4 * m)?;
+        let flags: Vec<i32> = active.iter().map(|&a| a as i32).collect();
+        be.write_bytes(&mut act, bytemuck::cast_slice(&flags))?;
+        let guard_scratch = be.alloc_bytes(be.guard_scratch(table.entries()).max(1))?;
+        let rec_len = record_rows * m * RECORD_COLS;
+        Ok(Step {
+            m,
+            lambdas: lambdas.to_vec(),
+            grads,
+            table,
+            active: act,
+            guard_scratch,
+            vals: be.alloc_bytes(StepVals::BYTES)?,
+            record: be.alloc(rec_len)?,
+            record_host: be.alloc_pinned(rec_len * size_of::<B::T>())?,
+            rows: record_rows,
+            queued: 0,
+            shapes: HashMap::new(),
+            x16: Vec::new(),
+        })
+    }
+
+    /// The gradients of the last step queued (a frozen replica's are zero).
+    pub fn grads(&self) -> &Grads<B> {
+        &self.grads
+    }
+
+    /// Queue one training step of every replica on a batch `x [T, B, F]` (f32 values that
+    /// are f16 values widened, as the feature store's sampler gives them: they travel as f16)
+    /// with labels `y [B]`: dropout masks of step `dropout_step`, learning rate `lr[r]`,
+    /// `keep[r]` false for a replica the host stopped. Adam's step count goes up by one.
+    /// Nothing is read back ([`Step::read`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue(
+        &mut self,
+        be: &B,
+        model: &mut Model<B>,
+        adam: &mut Adam<B>,
+        (x, y, t): (&[f32], &[i32], usize),
+        dropout_step: u64,
+        lr: &[f64],
+        keep: &[bool],
+    ) -> Result<()> {
+        let m = self.m;
+        if model.m() != m || lr.len() != m || keep.len() != m {
+            return Err(Error::shape(format!(
+                "step for {m} replicas: model of {}, {} learning rates, {} keep flags",
+                model.m(),
+                lr.len(),
+                keep.len()
+            )));
+        }
+        if self.queued == self.rows {
+            return Err(Error::config(
+                "record_rows",
+                format!(
+                    "{} steps queued without a read: read the records first",
+                    self.rows
+                ),
+            ));
+        }
+        let b = y.len();
+        let f = model.spec.features;
+        if t == 0 || b == 0 || x.len() != t * b * f {
+            return Err(Error::shape(format!(
+                "step: a batch of {} values for T {t}, B {b}, F {f}",
+                x.len()
+            )));
+        }
+        // The features as f16: exact for values that came from f16 (NaN stays NaN).
+        self.x16.clear();
+        self.x16.extend(x.iter().map(|&v| f16::from_f32(v)));
+        if let Some(i) = (0..x.len())
+            .find(|&i| !(self.x16[i].to_f32() == x[i] || x[i].is_nan() && self.x16[i].is_nan()))
+        {
+            return Err(Error::Data(format!(
+                "step: feature value {} at {i} is not an f16 value (the store holds f16)",
+                x[i]
+            )));
+        }
+        // The step's values.
+        let (sizes, bc2_sqrt) = adam_step_values(lr, adam.cfg.beta1, adam.cfg.beta2, adam.step + 1);
+        let mut vals = StepVals {
+            dropout_step,
+            record_row: self.queued as u64,
+            step_size: [0.0; MAX_REPLICAS],
+            bc2_sqrt,
+            keep: [0; MAX_REPLICAS],
+        };
+        vals.step_size[..m].copy_from_slice(&sizes);
+        for (k, &on) in vals.keep.iter_mut().zip(keep) {
+            *k = on as i32;
+        }
+        let spec = model.spec;
+        if !self.shapes.contains_key(&(t, b)) {
+            let layout = SlotLayout { n: t * b * f, b };
+            let sh = Shape {
+                ws: Workspace::new(be, &spec, m, t, b)?,
+                x: be.alloc(t * b * f)?,
+                y: be.alloc_idx(b)?,
+                slots: [Slot::new(be, layout)?, Slot::new(be, layout)?],
+                next_slot: 0,
+            };
+            self.shapes.insert((t, b), sh);
+        }
+        let sh = self.shapes.get_mut(&(t, b)).expect("inserted above");
+        let k = sh.next_slot;
+        sh.next_slot = 1 - k;
+        let slot = &mut sh.slots[k];
+        slot.stage(be, &self.x16, y, &vals)?;
+        be.input(slot, &mut sh.x, &mut sh.y, &mut self.vals)?;
+        slot.release(be)?;
+
+        let mode = Mode::Train { step: dropout_step };
+        let v = Some(&self.vals);
+        model::forward_ops(be, model, &mut sh.ws, &sh.x, &sh.y, mode, v)?;
+        self.grads.zero(be)?;
+        model::backward_ops(
+            be,
+            model,
+            &mut sh.ws,
+            &sh.x,
+            &sh.y,
+            mode,
+            &self.lambdas,
+            &mut self.grads,
+            v,
+        )?;
+        let ws = &sh.ws;
+        be.score(
+            m,
+            b,
+            spec.classes,
+            &ws.logits,
+            &sh.y,
+            [&ws.ce, &ws.l1],
+            &self.vals,
+            &mut self.record,
+        )?;
+        {
+            let mut g: Vec<&mut B::Buf> = self.grads.bufs.iter_mut().collect();
+            be.guard(
+                &self.lambdas,
+                [&ws.ce, &ws.l1],
+                &mut g,
+                &self.table,
+                GuardState {
+                    active: &mut self.active,
+                    scratch: &mut self.guard_scratch,
+                    vals: &mut self.vals,
+                    record: &mut self.record,
+                },
+            )?;
+        }
+        adam.step += 1;
+        let spec = AdamSpec {
+            lr,
+            beta1: adam.cfg.beta1,
+            beta2: adam.cfg.beta2,
+            eps: adam.cfg.eps,
+            step: adam.step,
+            vals: Some(&self.vals),
+            table: Some(&self.table),
+        };
+        let mut tensors = adam_tensors(model, &mut self.grads, adam);
+        be.adam(&spec, &mut tensors)?;
+        self.queued += 1;
+        Ok(())
+    }
+
+    /// The records of the steps queued since the last read, oldest first: one copy to the
+    /// host and one wait.
+    pub fn read(&mut self, be: &B) -> Result<Vec<Record>> {
+        let n = self.queued;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        be.fetch(&self.record, &mut self.record_host)?;
+        let bytes = be.pinned_read(&self.record_host)?;
+        let vals: Vec<B::T> = bytemuck::pod_collect_to_vec(bytes);
+        self.queued = 0;
+        let m = self.m;
+        Ok((0..n)
+            .map(|row| {
+                let at = |r: usize, col: usize| vals[(row * m + r) * RECORD_COLS + col].f64();
+                Record {
+                    ce: (0..m).map(|r| at(r, REC_CE)).collect(),
+                    l1: (0..m).map(|r| at(r, REC_L1)).collect(),
+                    correct: (0..m).map(|r| at(r, REC_CORRECT) as usize).collect(),
+                    nonfinite: (0..m).map(|r| at(r, REC_NONFINITE) != 0.0).collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Adam's tensors, in the model's parameter order (the table's order).
+fn adam_tensors<'a, B: Backend>(
+    model: &'a mut Model<B>,
+    grads: &'a mut Grads<B>,
+    adam: &'a mut Adam<B>,
+) -> Vec<AdamTensor<'a, B>> {
+    model
+        .params
+        .iter_mut()
+        .zip(&grads.bufs)
+        .zip(adam.m.iter_mut().zip(adam.v.iter_mut()))
+        .map(|((param, grad), (m, v))| AdamTensor { param, grad, m, v })
+        .collect()
+}
