@@ -87,7 +87,15 @@ pub fn run<B: Backend>(
             }
         }
         let t0 = Instant::now();
-        st.queue(be, &mut model, &mut adam, (&x, &y, t), step as u64, &lrs, &keep)?;
+        st.queue(
+            be,
+            &mut model,
+            &mut adam,
+            (&x, &y, t),
+            step as u64,
+            &lrs,
+            &keep,
+        )?;
         st.read(be)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if step >= cfg.warmup {

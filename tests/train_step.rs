@@ -52,7 +52,11 @@ fn run_step<B: Backend>(
             .unwrap();
         recs.extend(st.read(be).unwrap());
     }
-    let params = model.params.iter().map(|p| be.download(p).unwrap()).collect();
+    let params = model
+        .params
+        .iter()
+        .map(|p| be.download(p).unwrap())
+        .collect();
     (recs, params)
 }
 
@@ -73,15 +77,26 @@ fn lean_after_warm_up(m: usize) {
             c0 = be.counters();
         }
         let (x, y) = batch(k);
-        st.queue(&be, &mut model, &mut adam, (&x, &y, T), k as u64, &lr, &keep)
-            .unwrap();
+        st.queue(
+            &be,
+            &mut model,
+            &mut adam,
+            (&x, &y, T),
+            k as u64,
+            &lr,
+            &keep,
+        )
+        .unwrap();
         let rec = st.read(&be).unwrap();
         assert_eq!(rec.len(), 1, "one record per step");
         assert!(rec[0].ce.iter().all(|c| c.is_finite() && *c > 0.0));
     }
     let c = be.counters().since(&c0);
     let n = timed as u64;
-    assert_eq!(c.allocs, 0, "M={m}: device allocations after warm-up: {c:?}");
+    assert_eq!(
+        c.allocs, 0,
+        "M={m}: device allocations after warm-up: {c:?}"
+    );
     assert!(
         c.syncs <= n,
         "M={m}: {} host<->device syncs in {n} steps: {c:?}",
@@ -130,7 +145,11 @@ fn run_ops<B: Backend>(
         model::backward(be, &model, &mut ws, &xb, &yb, mode, lambdas, &mut grads).unwrap();
         adam.update(be, &mut model, &grads, &lr).unwrap();
     }
-    let params = model.params.iter().map(|p| be.download(p).unwrap()).collect();
+    let params = model
+        .params
+        .iter()
+        .map(|p| be.download(p).unwrap())
+        .collect();
     (ce, params)
 }
 
@@ -168,11 +187,19 @@ fn frozen_on_device<B: Backend>(be: &B) {
     // first step. The host never stops it (keep stays true): only the device guard acts.
     let lambdas = [1.0, 1e300, 2.0];
     let init = Model::init(be, SPEC, &seeds).unwrap();
-    let init: Vec<Vec<B::T>> = init.params.iter().map(|p| be.download(p).unwrap()).collect();
+    let init: Vec<Vec<B::T>> = init
+        .params
+        .iter()
+        .map(|p| be.download(p).unwrap())
+        .collect();
     let c0 = be.counters();
     let (recs, params) = run_step(be, &seeds, &lambdas, 3);
     let c = be.counters().since(&c0);
-    assert!(recs[0].nonfinite[1], "{}: step 0 flags replica 1", be.name());
+    assert!(
+        recs[0].nonfinite[1],
+        "{}: step 0 flags replica 1",
+        be.name()
+    );
     assert!(!recs[0].nonfinite[0] && !recs[0].nonfinite[2]);
     for (k, (p, p0)) in params.iter().zip(&init).enumerate() {
         let n = p.len() / 3;

@@ -412,7 +412,11 @@ pub fn ce_bwd<B: Backend + ?Sized>(
 }
 
 /// Adam's tensors: `[M, numel]` each, the four buffers of one tensor of equal length.
-pub fn adam_tensors<B: Backend + ?Sized>(be: &B, m: usize, tensors: &[AdamTensor<B>]) -> Result<()> {
+pub fn adam_tensors<B: Backend + ?Sized>(
+    be: &B,
+    m: usize,
+    tensors: &[AdamTensor<B>],
+) -> Result<()> {
     replicas("adam", m)?;
     for (k, t) in tensors.iter().enumerate() {
         let n = be.len(t.param);
@@ -429,7 +433,12 @@ pub fn adam_tensors<B: Backend + ?Sized>(be: &B, m: usize, tensors: &[AdamTensor
 }
 
 /// A table built for `m` replicas of `tensors` tensors.
-fn table_for<B: Backend + ?Sized>(op: &str, t: &AdamTable<B>, m: usize, tensors: usize) -> Result<()> {
+fn table_for<B: Backend + ?Sized>(
+    op: &str,
+    t: &AdamTable<B>,
+    m: usize,
+    tensors: usize,
+) -> Result<()> {
     if t.m != m || t.tensors != tensors {
         return Err(Error::shape(format!(
             "{op}: the table was built for {} tensors of {} replicas, not {tensors} of {m}",

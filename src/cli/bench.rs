@@ -1,4 +1,5 @@
-//! `recaux bench`: median time of a full training step; `--profile` adds per-kernel times.
+//! `recaux bench`: median time of the training step `recaux train` runs; `--counters` adds what
+//! the backend did per step, `--profile` per-kernel times.
 
 use super::backend_arg::BackendChoice;
 use crate::backend::KernelTiming;
@@ -82,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let warm = args.warmup;
     let res = crate::with_backend!(args.backend, f32, |be| {
         eprintln!(
-            "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (forward with dropout, backward, Adam)",
+            "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (the training step: batch staged, forward with dropout, backward, guard, Adam, record read)",
             crate::backend::Backend::name(&be),
             cfg.batch,
             cfg.seq,

@@ -26,15 +26,15 @@
 //! shape (T, B) is seen: after that, a step allocates nothing on the device.
 
 use crate::backend::{
-    AdamSpec, AdamTable, AdamTensor, Backend, Elem, GuardState, MAX_REPLICAS, REC_CE,
-    REC_CORRECT, REC_L1, REC_NONFINITE, RECORD_COLS, Slot, SlotLayout, StepVals,
-    adam_step_values,
+    AdamSpec, AdamTable, AdamTensor, Backend, Elem, GuardState, MAX_REPLICAS, REC_CE, REC_CORRECT,
+    REC_L1, REC_NONFINITE, RECORD_COLS, Slot, SlotLayout, StepVals, adam_step_values,
 };
 use crate::error::{Error, Result};
 use crate::model::{self, Grads, Mode, Model, Workspace};
 use crate::train::Adam;
 use half::f16;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// What one step recorded for its replicas (read back by [`Step::read`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -213,18 +213,19 @@ impl<B: Backend> Step<B> {
             *k = on as i32;
         }
         let spec = model.spec;
-        if !self.shapes.contains_key(&(t, b)) {
-            let layout = SlotLayout { n: t * b * f, b };
-            let sh = Shape {
-                ws: Workspace::new(be, &spec, m, t, b)?,
-                x: be.alloc(t * b * f)?,
-                y: be.alloc_idx(b)?,
-                slots: [Slot::new(be, layout)?, Slot::new(be, layout)?],
-                next_slot: 0,
-            };
-            self.shapes.insert((t, b), sh);
-        }
-        let sh = self.shapes.get_mut(&(t, b)).expect("inserted above");
+        let sh = match self.shapes.entry((t, b)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let layout = SlotLayout { n: t * b * f, b };
+                e.insert(Shape {
+                    ws: Workspace::new(be, &spec, m, t, b)?,
+                    x: be.alloc(t * b * f)?,
+                    y: be.alloc_idx(b)?,
+                    slots: [Slot::new(be, layout)?, Slot::new(be, layout)?],
+                    next_slot: 0,
+                })
+            }
+        };
         let k = sh.next_slot;
         sh.next_slot = 1 - k;
         let slot = &mut sh.slots[k];

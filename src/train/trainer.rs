@@ -11,8 +11,8 @@ use crate::data::sampler::{Batch, Sampler};
 use crate::data::store::FeatureStore;
 use crate::error::{Error, Result};
 use crate::model::{self, Mode, Model, Workspace};
-use crate::train::step::{Record, Step};
 use crate::train::Adam;
+use crate::train::step::{Record, Step};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -353,9 +353,11 @@ impl<'a, B: Backend> Trainer<'a, B> {
             &lrs,
             &keep,
         )?;
-        let rec = self.step.read(be)?.pop().ok_or_else(|| {
-            Error::Data("training step: no record read back".to_string())
-        })?;
+        let rec = self
+            .step
+            .read(be)?
+            .pop()
+            .ok_or_else(|| Error::Data("training step: no record read back".to_string()))?;
         let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
         let total: Vec<f64> = (0..m).map(|r| rec.total(r, lambdas[r])).collect();
         for r in 0..m {
@@ -379,13 +381,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
     }
 
     /// Stop replica `r` after a non-finite loss (or, when `loss_finite`, gradient).
-    fn stop_nonfinite(
-        &mut self,
-        r: usize,
-        loss_finite: bool,
-        l: &Record,
-        obs: &mut dyn Observer,
-    ) {
+    fn stop_nonfinite(&mut self, r: usize, loss_finite: bool, l: &Record, obs: &mut dyn Observer) {
         let why = format!(
             "non-finite {} at epoch {}, step {} (ce {}, l1 {})",
             if loss_finite { "gradient" } else { "loss" },

@@ -109,11 +109,7 @@ fn device_values_are_the_host_values<B: Backend>(be: &B) {
         let b = run_with(be, &state, step, true);
         assert_eq!(a.len(), b.len());
         for (k, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert_bits_eq(
-                &format!("{} adam output {k} step {step}", be.name()),
-                x,
-                y,
-            );
+            assert_bits_eq(&format!("{} adam output {k} step {step}", be.name()), x, y);
         }
     }
 }
@@ -160,13 +156,7 @@ fn other_table<B: Backend>(be: &B) {
     }
     let three = [1e-3; 3];
     let e = be
-        .adam(
-            &AdamSpec {
-                lr: &three,
-                ..spec
-            },
-            &mut tensors::<B>(&mut a),
-        )
+        .adam(&AdamSpec { lr: &three, ..spec }, &mut tensors::<B>(&mut a))
         .expect_err("a table for 2 replicas used with 3");
     assert!(e.to_string().contains("replicas"), "{e}");
 }

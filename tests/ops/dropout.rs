@@ -113,7 +113,14 @@ pub fn outputs<B: Backend>(be: &B) -> Vec<Vec<B::T>> {
 
 /// [`run`] (x not shared) with the spec's step `host` and the step read from a `StepVals`
 /// buffer holding `dev` (as a training step passes it).
-fn run_at<B: Backend>(be: &B, m: usize, n: usize, inp: &[Vec<f64>], dev: u64, host: u64) -> Vec<Vec<B::T>> {
+fn run_at<B: Backend>(
+    be: &B,
+    m: usize,
+    n: usize,
+    inp: &[Vec<f64>],
+    dev: u64,
+    host: u64,
+) -> Vec<Vec<B::T>> {
     let sv = StepVals {
         dropout_step: dev,
         ..bytemuck::Zeroable::zeroed()

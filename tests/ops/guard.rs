@@ -2,7 +2,7 @@
 //! guard of a training step, on the device: flags, freezes, zeroes.
 
 use crate::common::*;
-use recaux::backend::{AdamTensor, Backend, GuardState, RECORD_COLS, REC_NONFINITE, StepVals};
+use recaux::backend::{AdamTensor, Backend, GuardState, REC_NONFINITE, RECORD_COLS, StepVals};
 
 const M: usize = 4;
 /// Elements per replica of each gradient tensor (one larger than the emu grid's threads).
@@ -156,7 +156,7 @@ fn other_table<B: Backend>(be: &B) {
         )
         .unwrap()
     };
-    let mut gb = be.upload(&tv(&vec![0.0; 6])).unwrap();
+    let mut gb = be.upload(&tv(&[0.0; 6])).unwrap();
     let _ = b;
     let ce = be.alloc(2).unwrap();
     let mut vals = be.alloc_bytes(StepVals::BYTES).unwrap();

@@ -19,7 +19,12 @@ fn vals() -> StepVals {
 }
 
 /// Stage a batch in a slot and run `input`: x (as T), y, the step's values.
-fn run<B: Backend>(be: &B, x16: &[f16], y: &[i32], sv: &StepVals) -> (Vec<B::T>, Vec<i32>, StepVals) {
+fn run<B: Backend>(
+    be: &B,
+    x16: &[f16],
+    y: &[i32],
+    sv: &StepVals,
+) -> (Vec<B::T>, Vec<i32>, StepVals) {
     let l = SlotLayout {
         n: x16.len(),
         b: y.len(),
@@ -53,7 +58,9 @@ fn every_f16<B: Backend>(be: &B) {
     };
     let got: &[u8] = bytemuck::cast_slice(&x);
     let es = size_of::<B::T>();
-    if let Some(i) = (0..x16.len()).find(|&i| got[i * es..(i + 1) * es] != want[i * es..(i + 1) * es]) {
+    if let Some(i) =
+        (0..x16.len()).find(|&i| got[i * es..(i + 1) * es] != want[i * es..(i + 1) * es])
+    {
         panic!(
             "{} {}: f16 bits {:#06x} widen to {:?}, the host's conversion gives {:?}",
             be.name(),
@@ -110,6 +117,9 @@ pub fn outputs<B: Backend>(be: &B) -> Vec<Vec<B::T>> {
     vec![
         x,
         y.iter().map(|&k| B::T::of(k as f64)).collect(),
-        bytemuck::bytes_of(&v).iter().map(|&b| B::T::of(b as f64)).collect(),
+        bytemuck::bytes_of(&v)
+            .iter()
+            .map(|&b| B::T::of(b as f64))
+            .collect(),
     ]
 }

@@ -26,8 +26,8 @@ pub(super) fn step<T: Elem, B: Backend + ?Sized>(
     let b2 = T::of(s.beta2);
     let w2 = T::of(1.0 - s.beta2);
     let eps = T::of(s.eps);
-    for r in 0..reps {
-        let step_size = T::of(steps[r]);
+    for (r, &step) in steps.iter().enumerate().take(reps) {
+        let step_size = T::of(step);
         let rg = r * numel..(r + 1) * numel;
         p[rg.clone()]
             .par_chunks_mut(CHUNK)

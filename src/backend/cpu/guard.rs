@@ -1,6 +1,6 @@
 //! guard on the CPU: [`crate::backend::Backend::guard`]; kernels/guard.cu's twin.
 
-use crate::backend::{Elem, RECORD_COLS, REC_NONFINITE, StepVals};
+use crate::backend::{Elem, REC_NONFINITE, RECORD_COLS, StepVals};
 
 /// The non-finite guard: flags, freezes and zeroes, as the kernels do.
 pub(super) fn guard<T: Elem>(
@@ -22,7 +22,8 @@ pub(super) fn guard<T: Elem>(
         });
         let (c, l) = (ce[r].f64(), l1[r].f64());
         bad = bad || !c.is_finite() || !l.is_finite() || !(c + lambdas[r] * l).is_finite();
-        record[(row * m + r) * RECORD_COLS + REC_NONFINITE] = if bad { T::one() } else { T::zero() };
+        record[(row * m + r) * RECORD_COLS + REC_NONFINITE] =
+            if bad { T::one() } else { T::zero() };
         let act = active[r] != 0 && vals.keep[r] != 0 && !bad;
         active[r] = act as i32;
         if !act {

@@ -6,7 +6,13 @@ use crate::backend::{Elem, SlotLayout, StepVals};
 use half::f16;
 
 /// `x = T(f16 features)`, `y = labels`, `vals = the StepVals`, from a slot's staged bytes.
-pub(super) fn input<T: Elem>(l: SlotLayout, src: &[u8], x: &mut [T], y: &mut [i32], vals: &mut [u8]) {
+pub(super) fn input<T: Elem>(
+    l: SlotLayout,
+    src: &[u8],
+    x: &mut [T],
+    y: &mut [i32],
+    vals: &mut [u8],
+) {
     let xs = &src[l.x_at()..l.x_at() + 2 * l.n];
     for (d, s) in x.iter_mut().zip(xs.chunks_exact(2)) {
         let h = f16::from_bits(u16::from_le_bytes([s[0], s[1]]));

@@ -120,8 +120,10 @@ pub(super) fn bwd<T: CellMath>(
     let dgs = &mut scratch[..2 * s.m * rows * g4];
     {
         use rayon::prelude::*;
-        items.into_par_iter().zip(dgs.par_chunks_mut(rows * g4)).for_each(
-            |((r, d, dwi, dwh, dbi, dbh), dg)| {
+        items
+            .into_par_iter()
+            .zip(dgs.par_chunks_mut(rows * g4))
+            .for_each(|((r, d, dwi, dwh, dbi, dbh), dg)| {
                 let k = d * s.m + r;
                 bwd_item(
                     s,
@@ -137,8 +139,7 @@ pub(super) fn bwd<T: CellMath>(
                     dbh,
                     dg,
                 )
-            },
-        );
+            });
     }
     if let Some(dx) = dx {
         // dx[r] += dG_fwd W_ih_fwd, then += dG_rev W_ih_rev (fixed order)

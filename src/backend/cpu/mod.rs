@@ -328,14 +328,7 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         scratch: &mut CpuBytes,
     ) -> Result<()> {
         let (ns, nc) = lstm::elems(s);
-        lstm::fwd(
-            s,
-            x,
-            p,
-            y,
-            saved.elems_mut(ns),
-            scratch.elems_mut(nc),
-        );
+        lstm::fwd(s, x, p, y, saved.elems_mut(ns), scratch.elems_mut(nc));
         Ok(())
     }
     fn lstm_bwd(

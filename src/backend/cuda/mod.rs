@@ -19,8 +19,7 @@ use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
 use crate::backend::{Counters, Elem, KernelTiming};
 use crate::error::{Error, Result};
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaGraph, CudaSlice, CudaStream, DevicePtr, DriverError, result,
-    sys,
+    CudaContext, CudaEvent, CudaGraph, CudaSlice, CudaStream, DevicePtr, DriverError, result, sys,
 };
 use std::collections::HashMap;
 use std::ffi::{CString, c_void};
@@ -539,7 +538,11 @@ impl Device for CudaDevice {
         // before `done` completes (pinned_read waits); `src` holds `bytes` bytes and is freed
         // only in stream order after this copy.
         unsafe {
-            result::memcpy_dtoh_async(&mut dst.bytes_mut()[..bytes], src_ptr, self.stream.cu_stream())
+            result::memcpy_dtoh_async(
+                &mut dst.bytes_mut()[..bytes],
+                src_ptr,
+                self.stream.cu_stream(),
+            )
         }
         .map_err(|e| cuda_err("device to host copy", e))?;
         dst.done
@@ -570,9 +573,7 @@ impl Device for CudaDevice {
     }
 
     fn capture_end(&self) -> Result<CudaStepGraph> {
-        let r = self
-            .stream
-            .end_capture(sys::CUgraphInstantiate_flags(0));
+        let r = self.stream.end_capture(sys::CUgraphInstantiate_flags(0));
         self.capturing.store(false, Ordering::Relaxed);
         let graph = r.map_err(|e| cuda_err("end of stream capture / graph instantiation", e))?;
         Ok(CudaStepGraph {
@@ -585,9 +586,7 @@ impl Device for CudaDevice {
     unsafe fn graph_launch(&self, g: &CudaStepGraph) -> Result<()> {
         self.not_while_capturing("a graph launch")?;
         if let Some(graph) = &g.graph {
-            graph
-                .launch()
-                .map_err(|e| cuda_err("graph launch", e))?;
+            graph.launch().map_err(|e| cuda_err("graph launch", e))?;
         }
         self.tally.graph(g.kernels);
         for _ in 0..g.memsets {

@@ -171,8 +171,11 @@ impl EmuDevice {
         }
         let mut prof = self.lock_prof();
         if prof.0 {
-            prof.1
-                .add(op, &name.to_string_lossy(), t0.elapsed().as_secs_f64() * 1e3);
+            prof.1.add(
+                op,
+                &name.to_string_lossy(),
+                t0.elapsed().as_secs_f64() * 1e3,
+            );
         }
         Ok(())
     }
