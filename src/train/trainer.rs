@@ -5,7 +5,7 @@
 use super::checkpoint::{self, Best, Metrics, RunState};
 use super::config::{Replica, TrainConfig};
 use super::feature_record;
-use crate::backend::{Backend, Elem};
+use crate::backend::{Backend, Counters, Elem};
 use crate::data::Split;
 use crate::data::sampler::{Batch, Sampler};
 use crate::data::store::FeatureStore;
@@ -14,6 +14,7 @@ use crate::model::{self, Mode, Model, Workspace};
 use crate::train::Adam;
 use crate::train::step::{Record, Step};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Per-replica sums over a split.
@@ -134,6 +135,13 @@ pub fn evaluate<B: Backend>(
     Ok(out)
 }
 
+/// Write `v` as pretty JSON to `path`.
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, s).map_err(|e| Error::io(path, e))
+}
+
 /// Hooks the caller supplies: progress and per-epoch reporting.
 pub trait Observer {
     /// Before an epoch of `batches` training batches.
@@ -144,6 +152,19 @@ pub trait Observer {
     fn epoch_done(&mut self, _epoch: usize, _rows: &[Metrics]) {}
     /// A message worth a line (a replica stopped, a checkpoint problem...).
     fn note(&mut self, _msg: &str) {}
+    /// With profiling on ([`Trainer::profile_to`]): the epoch's per-kernel table and
+    /// counters, as text, and where the files went.
+    fn profile(&mut self, _epoch: usize, _table: &str) {}
+}
+
+/// How many training steps of the first profiled epoch the trace covers.
+pub const TRACE_STEPS: usize = 3;
+
+/// Where a profiled run writes, and what it has written.
+struct Profiling {
+    dir: PathBuf,
+    epochs: Vec<serde_json::Value>,
+    trace_written: bool,
 }
 
 /// A run in progress.
@@ -158,6 +179,7 @@ pub struct Trainer<'a, B: Backend> {
     step: Step<B>,
     wss: Workspaces<B>,
     pub state: RunState,
+    profiling: Option<Profiling>,
 }
 
 /// One replica's sums over an epoch's training batches: CE, L1, correct predictions.
@@ -248,7 +270,22 @@ impl<'a, B: Backend> Trainer<'a, B> {
             step,
             wss: Workspaces::default(),
             state,
+            profiling: None,
         })
+    }
+
+    /// Profile the training steps into `dir` (created; `recaux train --profile` gives the run
+    /// folder's `profile/`): per epoch, the per-kernel table and the counters of its training
+    /// steps (validation excluded) in `epoch-<N>.csv` and `profile.json`, and the launches of
+    /// the first [`TRACE_STEPS`] steps as Chrome trace-event JSON in `trace.json`.
+    pub fn profile_to(&mut self, dir: PathBuf) -> Result<()> {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        self.profiling = Some(Profiling {
+            dir,
+            epochs: Vec::new(),
+            trace_written: false,
+        });
+        Ok(())
     }
 
     /// Train until the configured epochs are done (or every replica stopped), writing a
@@ -264,8 +301,15 @@ impl<'a, B: Backend> Trainer<'a, B> {
             let epoch = self.state.epoch;
             let t0 = Instant::now();
             obs.epoch_start(epoch, n_batches);
+            let c0 = self.be.counters();
+            if self.profiling.is_some() {
+                self.be.set_profiling(true)?;
+            }
             let sums = self.train_epoch(&sampler, n_batches, t0, obs)?;
             let train_s = t0.elapsed().as_secs_f64();
+            if self.profiling.is_some() {
+                self.write_profile(epoch, n_batches, train_s, c0, obs)?;
+            }
             let val = evaluate(
                 self.be,
                 &self.model,
@@ -320,6 +364,15 @@ impl<'a, B: Backend> Trainer<'a, B> {
             let batch = sampler.batch(epoch as u64, bi)?;
             let mean = self.train_step(&batch, lr, &mut sums, obs)?;
             clips += batch.b;
+            if let Some(p) = self.profiling.as_mut()
+                && !p.trace_written
+                && bi + 1 == TRACE_STEPS.min(n_batches)
+            {
+                let events = self.be.take_trace()?;
+                let json = crate::profile::chrome_trace(&self.be.name(), &events);
+                write_json(&p.dir.join("trace.json"), &json)?;
+                p.trace_written = true;
+            }
             obs.batch_done(
                 epoch,
                 bi,
@@ -378,6 +431,47 @@ impl<'a, B: Backend> Trainer<'a, B> {
             .map(|r| total[r])
             .collect();
         Ok(act.iter().sum::<f64>() / act.len().max(1) as f64)
+    }
+
+    /// The epoch's profile: table and counters of its training steps, to the files and `obs`.
+    fn write_profile(
+        &mut self,
+        epoch: usize,
+        steps: usize,
+        train_s: f64,
+        c0: Counters,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        let be = self.be;
+        let rows = be.take_profile()?;
+        be.set_profiling(false)?;
+        let counters = be.counters().since(&c0);
+        let Some(p) = self.profiling.as_mut() else {
+            return Ok(());
+        };
+        let t = crate::profile::table(&rows, steps);
+        let csv = p.dir.join(format!("epoch-{epoch}.csv"));
+        std::fs::write(&csv, &t.csv).map_err(|e| Error::io(&csv, e))?;
+        p.epochs.push(serde_json::json!({
+            "epoch": epoch,
+            "steps": steps,
+            "train_seconds": train_s,
+            "counters": counters,
+            "ops": t.ops,
+        }));
+        let json = serde_json::json!({ "backend": be.name(), "epochs": p.epochs });
+        write_json(&p.dir.join("profile.json"), &json)?;
+        obs.profile(
+            epoch,
+            &format!(
+                "profile of epoch {epoch} ({steps} training steps, {}; {} and profile.json):\n{}counters:\n{}",
+                be.name(),
+                csv.display(),
+                t.text,
+                counters.table(steps)
+            ),
+        );
+        Ok(())
     }
 
     /// Stop replica `r` after a non-finite loss (or, when `loss_finite`, gradient).

@@ -34,9 +34,7 @@ fn run<Bk: Backend>(be: &Bk, row: u64) -> Vec<Bk::T> {
     };
     let mut vals = be.alloc_bytes(StepVals::BYTES).unwrap();
     be.write_bytes(&mut vals, bytemuck::bytes_of(&sv)).unwrap();
-    let mut rec = be
-        .upload(&tv(&[SENTINEL; ROWS * M * RECORD_COLS]))
-        .unwrap();
+    let mut rec = be.upload(&tv(&[SENTINEL; ROWS * M * RECORD_COLS])).unwrap();
     be.score(M, B, C, &lg, &lab, [&ce, &l1], &vals, &mut rec)
         .unwrap();
     be.download(&rec).unwrap()
