@@ -33,6 +33,8 @@ pub struct BenchResult {
     pub profile: Vec<KernelTiming>,
     /// What the backend did over the timed steps (batch staging included), summed.
     pub counters: Counters,
+    /// How the steps ran: "recorded once per shape and slot, replayed" or "eager: <why>".
+    pub mode: String,
 }
 
 impl BenchResult {
@@ -68,6 +70,8 @@ pub fn run<B: Backend>(
     let mut model = Model::init(be, spec, &seeds)?;
     let mut adam = Adam::new(be, &model, AdamConfig::default())?;
     let mut st = Step::new(be, &mut model, &mut adam, &lambdas, &keep, 1)?;
+    // profiled steps launch one by one (CUDA events cannot time kernels inside a graph)
+    st.set_graphs(!cfg.profile);
     let n_x = t * b * spec.features;
     let mut step_ms = Vec::with_capacity(cfg.steps);
     let mut c0 = be.counters();
@@ -111,10 +115,16 @@ pub fn run<B: Backend>(
     } else {
         Vec::new()
     };
+    let mode = match (cfg.profile, st.eager_reason()) {
+        (true, _) => "eager: profiled (each launch timed)".to_string(),
+        (false, Some(why)) => format!("eager: {why}"),
+        (false, None) => "recorded once per shape and slot, replayed".to_string(),
+    };
     Ok(BenchResult {
         backend: be.name(),
         step_ms,
         profile,
         counters,
+        mode,
     })
 }

@@ -31,20 +31,30 @@ fn batch(k: usize) -> (Vec<f32>, Vec<i32>) {
     (x, y)
 }
 
+/// The records of a run's steps and its final parameters.
+type Run<B> = (Vec<Record>, Vec<Vec<<B as Backend>::T>>);
+
 /// `steps` steps of replicas with these seeds and λs through `Step`; the records and the
 /// final parameters.
-fn run_step<B: Backend>(
+fn run_step<B: Backend>(be: &B, seeds: &[u64], lambdas: &[f64], steps: usize) -> Run<B> {
+    run_step_graphs(be, seeds, lambdas, steps, true).0
+}
+
+/// [`run_step`] with recorded steps on or off; and why the step ran eagerly, if it did.
+fn run_step_graphs<B: Backend>(
     be: &B,
     seeds: &[u64],
     lambdas: &[f64],
     steps: usize,
-) -> (Vec<Record>, Vec<Vec<B::T>>) {
+    graphs: bool,
+) -> (Run<B>, Option<String>) {
     let m = seeds.len();
     let mut model = Model::init(be, SPEC, seeds).unwrap();
     let mut adam = Adam::new(be, &model, AdamConfig::default()).unwrap();
     let keep = vec![true; m];
     let lr = vec![1e-2; m];
     let mut st = Step::new(be, &mut model, &mut adam, lambdas, &keep, 1).unwrap();
+    st.set_graphs(graphs);
     let mut recs = Vec::new();
     for k in 0..steps {
         let (x, y) = batch(k);
@@ -57,7 +67,7 @@ fn run_step<B: Backend>(
         .iter()
         .map(|p| be.download(p).unwrap())
         .collect();
-    (recs, params)
+    ((recs, params), st.eager_reason().map(str::to_string))
 }
 
 /// Allocations, synchronisations and bytes read back per step after warm-up, for M replicas.
@@ -107,7 +117,7 @@ fn lean_after_warm_up(m: usize) {
         "M={m}: {} bytes read back in {n} steps: {c:?}",
         c.dtoh_bytes
     );
-    assert!(c.launches > 0, "the steps ran: {c:?}");
+    assert!(c.kernels() > 0, "the steps ran: {c:?}");
 }
 
 #[test]
@@ -252,4 +262,40 @@ fn frozen_on_device<B: Backend>(be: &B) {
 fn a_replica_with_non_finite_gradients_is_frozen_on_the_device_and_the_others_equal_solo() {
     frozen_on_device(&CpuBackend::<f32>::new());
     frozen_on_device(&EmuBackend::<f32>::new().unwrap());
+}
+
+#[test]
+fn recorded_step_replays_bit_identical_to_eager_launches_on_emu() {
+    let be = EmuBackend::<f32>::new().unwrap();
+    let (seeds, lambdas) = ([3u64, 9], [0.5, 4.0]);
+    let steps = 5;
+    let c0 = be.counters();
+    let (eager, why) = run_step_graphs(&be, &seeds, &lambdas, steps, false);
+    assert_eq!(why, None);
+    let c1 = be.counters();
+    let (replayed, why) = run_step_graphs(&be, &seeds, &lambdas, steps, true);
+    let c2 = be.counters();
+    assert_eq!(why, None, "emu records steps");
+    let (ce, gr) = (c1.since(&c0), c2.since(&c1));
+    // eager: every kernel launched by the host; recorded: one replay per step (the two
+    // slots are recorded at steps 0 and 1, then replayed), the same kernels run
+    assert_eq!(ce.graph_launches, 0, "{ce:?}");
+    assert_eq!(gr.graph_launches, steps as u64, "{gr:?}");
+    assert_eq!(gr.launches, 0, "{gr:?}");
+    assert_eq!(gr.graph_kernels, ce.launches, "{gr:?} vs {ce:?}");
+    assert_eq!(eager.0, replayed.0, "records");
+    assert_eq!(eager.1.len(), replayed.1.len());
+    for (k, (a, b)) in eager.1.iter().zip(&replayed.1).enumerate() {
+        assert!(
+            a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "parameter {k} after {steps} steps: replay differs from eager"
+        );
+    }
+    // the CPU cannot record: it says why and runs eagerly
+    let (_, why) = run_step_graphs(&CpuBackend::<f32>::new(), &seeds, &lambdas, 1, true);
+    assert!(
+        why.as_deref()
+            .is_some_and(|w| w.contains("there are no launches to record")),
+        "{why:?}"
+    );
 }

@@ -620,6 +620,14 @@ pub trait Exec {
     ) -> Result<()>;
     /// See [`Backend::adam_table`] (tensors checked).
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>>;
+    /// See [`Backend::adam_table_check`] (tensors checked). The CPU keeps no addresses.
+    fn adam_table_check(
+        &self,
+        _table: &AdamTable<Self>,
+        _tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        Ok(())
+    }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()>;
     fn input(
         &self,
@@ -941,6 +949,10 @@ pub trait Backend {
     /// Adam's table for `tensors` (`[M, numel]` each), built once: pass it in
     /// [`AdamSpec::table`] (and to `guard`) with the same tensors, in the same order.
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>>;
+    /// Whether `table` was built for these very buffers (addresses and sizes, in order): a
+    /// recorded step holds those addresses, so its owner checks them before a replay.
+    fn adam_table_check(&self, table: &AdamTable<Self>, tensors: &[AdamTensor<Self>])
+    -> Result<()>;
     /// One Adam step over every tensor of every replica (PyTorch's arithmetic: bias
     /// correction, eps added after the square root). Replica r of a tensor `[M, numel]` uses
     /// `s.lr[r]` (or the step size in `s.vals`); `s.step >= 1`.
@@ -1343,6 +1355,14 @@ impl<X: Exec + ?Sized> Backend for X {
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
         check::adam_tensors(self, m, tensors)?;
         Exec::adam_table(self, m, tensors)
+    }
+    fn adam_table_check(
+        &self,
+        table: &AdamTable<Self>,
+        tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        check::adam_tensors(self, table.m, tensors)?;
+        Exec::adam_table_check(self, table, tensors)
     }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         check::adam(self, s, tensors)?;

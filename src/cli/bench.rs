@@ -106,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_profile(&res, &prefix)?;
     }
     println!("backend: {}", res.backend);
+    println!("steps: {}", res.mode);
     println!(
         "shape: batch {} seq {} replicas {} hidden {}",
         args.batch, args.seq, args.replicas, args.hidden

@@ -66,13 +66,12 @@ struct Shape<B: Backend> {
     /// Staging slots, used in turn.
     slots: [Slot<B>; 2],
     next_slot: usize,
+    /// The step recorded for each slot (its `input` op reads that slot), once captured.
+    graphs: [Option<B::Graph>; 2],
 }
 
-/// The training step of M replicas: gradients, Adam's table, the guard's state, the record
-/// ring, and the buffers of every batch shape seen so far.
-pub struct Step<B: Backend> {
-    m: usize,
-    lambdas: Vec<f64>,
+/// The step's own device state, beside the shapes' buffers.
+struct Dev<B: Backend> {
     grads: Grads<B>,
     table: AdamTable<B>,
     /// `i32 [M]`: 1 while replica r trains on the device (the guard clears it for good).
@@ -82,7 +81,20 @@ pub struct Step<B: Backend> {
     vals: B::Bytes,
     /// `[rows, M, RECORD_COLS]`.
     record: B::Buf,
+}
+
+/// The training step of M replicas: gradients, Adam's table, the guard's state, the record
+/// ring, and the buffers of every batch shape seen so far.
+pub struct Step<B: Backend> {
+    m: usize,
+    lambdas: Vec<f64>,
+    dev: Dev<B>,
     record_host: B::Pinned,
+    /// Record the step once per shape and slot and replay it (see [`Step::set_graphs`]).
+    graphs: bool,
+    /// Why steps run eagerly although graphs are on (the backend cannot record, or a
+    /// capture failed).
+    eager_reason: Option<String>,
     rows: usize,
     /// Steps queued since the last read (the next step's record row).
     queued: usize,
@@ -127,12 +139,16 @@ impl<B: Backend> Step<B> {
         Ok(Step {
             m,
             lambdas: lambdas.to_vec(),
-            grads,
-            table,
-            active: act,
-            guard_scratch,
-            vals: be.alloc_bytes(StepVals::BYTES)?,
-            record: be.alloc(rec_len)?,
+            dev: Dev {
+                grads,
+                table,
+                active: act,
+                guard_scratch,
+                vals: be.alloc_bytes(StepVals::BYTES)?,
+                record: be.alloc(rec_len)?,
+            },
+            graphs: true,
+            eager_reason: None,
             record_host: be.alloc_pinned(rec_len * size_of::<B::T>())?,
             rows: record_rows,
             queued: 0,
@@ -143,7 +159,22 @@ impl<B: Backend> Step<B> {
 
     /// The gradients of the last step queued (a frozen replica's are zero).
     pub fn grads(&self) -> &Grads<B> {
-        &self.grads
+        &self.dev.grads
+    }
+
+    /// Record the step (a CUDA graph; emu: the launch list) the first time a shape is seen in
+    /// each staging slot, and replay it from then on (on by default). The recording reads
+    /// everything that changes from step to step from device memory (the slot's batch, the
+    /// step's values), so a replay equals running the same launches one by one. Off: every
+    /// step launches its kernels one by one (a profile then times each launch).
+    pub fn set_graphs(&mut self, on: bool) {
+        self.graphs = on;
+    }
+
+    /// Why steps run eagerly although graphs are on: the backend cannot record (the CPU), or
+    /// a capture failed (the error, in words); `None` while graphs are used or off.
+    pub fn eager_reason(&self) -> Option<&str> {
+        self.eager_reason.as_deref()
     }
 
     /// Queue one training step of every replica on a batch `x [T, B, F]` (f32 values that
@@ -188,6 +219,13 @@ impl<B: Backend> Step<B> {
                 x.len()
             )));
         }
+        // The labels, checked here: a replayed step checks nothing on the way.
+        let classes = model.spec.classes;
+        if let Some(l) = y.iter().find(|&&l| l < 0 || l as usize >= classes) {
+            return Err(Error::shape(format!(
+                "step: label {l} outside 0..{classes}"
+            )));
+        }
         // The features as f16: exact for values that came from f16 (NaN stays NaN).
         self.x16.clear();
         self.x16.extend(x.iter().map(|&v| f16::from_f32(v)));
@@ -223,69 +261,52 @@ impl<B: Backend> Step<B> {
                     y: be.alloc_idx(b)?,
                     slots: [Slot::new(be, layout)?, Slot::new(be, layout)?],
                     next_slot: 0,
+                    graphs: [None, None],
                 })
             }
         };
         let k = sh.next_slot;
         sh.next_slot = 1 - k;
-        let slot = &mut sh.slots[k];
-        slot.stage(be, &self.x16, y, &vals)?;
-        be.input(slot, &mut sh.x, &mut sh.y, &mut self.vals)?;
-        slot.release(be)?;
-
-        let mode = Mode::Train { step: dropout_step };
-        let v = Some(&self.vals);
-        model::forward_ops(be, model, &mut sh.ws, &sh.x, &sh.y, mode, v)?;
-        self.grads.zero(be)?;
-        model::backward_ops(
-            be,
-            model,
-            &mut sh.ws,
-            &sh.x,
-            &sh.y,
-            mode,
-            &self.lambdas,
-            &mut self.grads,
-            v,
-        )?;
-        let ws = &sh.ws;
-        be.score(
-            m,
-            b,
-            spec.classes,
-            &ws.logits,
-            &sh.y,
-            [&ws.ce, &ws.l1],
-            &self.vals,
-            &mut self.record,
-        )?;
-        {
-            let mut g: Vec<&mut B::Buf> = self.grads.bufs.iter_mut().collect();
-            be.guard(
-                &self.lambdas,
-                [&ws.ce, &ws.l1],
-                &mut g,
-                &self.table,
-                GuardState {
-                    active: &mut self.active,
-                    scratch: &mut self.guard_scratch,
-                    vals: &mut self.vals,
-                    record: &mut self.record,
-                },
-            )?;
+        sh.slots[k].stage(be, &self.x16, y, &vals)?;
+        let mut graphs = self.graphs && self.eager_reason.is_none();
+        if graphs && sh.graphs[k].is_none() {
+            match be.capture_begin() {
+                Err(e) => {
+                    self.eager_reason = Some(e.to_string());
+                    graphs = false;
+                }
+                Ok(()) => {
+                    // recorded, not run: the replay below runs it
+                    let r = run_ops(be, model, adam, &mut self.dev, sh, k, &self.lambdas, lr);
+                    let g = be.capture_end();
+                    match (r, g) {
+                        (Ok(()), Ok(g)) => sh.graphs[k] = Some(g),
+                        (Err(e), _) | (_, Err(e)) => {
+                            self.eager_reason = Some(format!("the capture failed: {e}"));
+                            graphs = false;
+                        }
+                    }
+                }
+            }
+        }
+        match (&sh.graphs[k], graphs) {
+            (Some(g), true) => {
+                // The recording holds the addresses of the model's and Adam's buffers (all in
+                // the table) and of this step's own: check the ones the caller passes.
+                be.adam_table_check(
+                    &self.dev.table,
+                    &adam_tensors(model, &mut self.dev.grads, adam),
+                )?;
+                // SAFETY: every buffer the recording uses is alive with its size: the shape's
+                // workspace, input, slot and the step's own state are owned by `self` and
+                // never freed while it lives; the parameters, gradients and moments are the
+                // buffers the table was built from (just checked), borrowed for this call.
+                unsafe { be.graph_launch(g)? };
+            }
+            _ => run_ops(be, model, adam, &mut self.dev, sh, k, &self.lambdas, lr)?,
         }
         adam.step += 1;
-        let spec = AdamSpec {
-            lr,
-            beta1: adam.cfg.beta1,
-            beta2: adam.cfg.beta2,
-            eps: adam.cfg.eps,
-            step: adam.step,
-            vals: Some(&self.vals),
-            table: Some(&self.table),
-        };
-        let mut tensors = adam_tensors(model, &mut self.grads, adam);
-        be.adam(&spec, &mut tensors)?;
+        sh.slots[k].release(be)?;
         self.queued += 1;
         Ok(())
     }
@@ -297,7 +318,7 @@ impl<B: Backend> Step<B> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        be.fetch(&self.record, &mut self.record_host)?;
+        be.fetch(&self.dev.record, &mut self.record_host)?;
         let bytes = be.pinned_read(&self.record_host)?;
         let vals: Vec<B::T> = bytemuck::pod_collect_to_vec(bytes);
         self.queued = 0;
@@ -314,6 +335,77 @@ impl<B: Backend> Step<B> {
             })
             .collect())
     }
+}
+
+/// The launches of one step on the batch staged in slot `k` of `sh`: input, forward,
+/// backward, score, guard, Adam (Adam's step count is the caller's to advance).
+#[allow(clippy::too_many_arguments)]
+fn run_ops<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    adam: &mut Adam<B>,
+    dev: &mut Dev<B>,
+    sh: &mut Shape<B>,
+    k: usize,
+    lambdas: &[f64],
+    lr: &[f64],
+) -> Result<()> {
+    let spec = model.spec;
+    let (m, b) = (model.m(), sh.ws.b);
+    be.input(&sh.slots[k], &mut sh.x, &mut sh.y, &mut dev.vals)?;
+    // the host's step counter is not read: the dropout kernels read the step's values
+    let mode = Mode::Train { step: 0 };
+    let v = Some(&dev.vals);
+    model::forward_ops(be, model, &mut sh.ws, &sh.x, &sh.y, mode, v)?;
+    dev.grads.zero(be)?;
+    model::backward_ops(
+        be,
+        model,
+        &mut sh.ws,
+        &sh.x,
+        &sh.y,
+        mode,
+        lambdas,
+        &mut dev.grads,
+        v,
+    )?;
+    let ws = &sh.ws;
+    be.score(
+        m,
+        b,
+        spec.classes,
+        &ws.logits,
+        &sh.y,
+        [&ws.ce, &ws.l1],
+        &dev.vals,
+        &mut dev.record,
+    )?;
+    {
+        let mut g: Vec<&mut B::Buf> = dev.grads.bufs.iter_mut().collect();
+        be.guard(
+            lambdas,
+            [&ws.ce, &ws.l1],
+            &mut g,
+            &dev.table,
+            GuardState {
+                active: &mut dev.active,
+                scratch: &mut dev.guard_scratch,
+                vals: &mut dev.vals,
+                record: &mut dev.record,
+            },
+        )?;
+    }
+    let spec = AdamSpec {
+        lr,
+        beta1: adam.cfg.beta1,
+        beta2: adam.cfg.beta2,
+        eps: adam.cfg.eps,
+        step: adam.step + 1,
+        vals: Some(&dev.vals),
+        table: Some(&dev.table),
+    };
+    let mut tensors = adam_tensors(model, &mut dev.grads, adam);
+    be.adam(&spec, &mut tensors)
 }
 
 /// Adam's tensors, in the model's parameter order (the table's order).

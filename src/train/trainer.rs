@@ -280,6 +280,8 @@ impl<'a, B: Backend> Trainer<'a, B> {
     /// the first [`TRACE_STEPS`] steps as Chrome trace-event JSON in `trace.json`.
     pub fn profile_to(&mut self, dir: PathBuf) -> Result<()> {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // profiled steps launch one by one (CUDA events cannot time kernels inside a graph)
+        self.step.set_graphs(false);
         self.profiling = Some(Profiling {
             dir,
             epochs: Vec::new(),

@@ -618,6 +618,13 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
         adam::table(self, m, tensors)
     }
+    fn adam_table_check(
+        &self,
+        table: &AdamTable<Self>,
+        tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        adam::table_check(self, table, tensors)
+    }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         adam::adam(self, s, tensors)
     }
