@@ -96,8 +96,11 @@ pub struct Step<B: Backend> {
     /// capture failed).
     eager_reason: Option<String>,
     rows: usize,
-    /// Steps queued since the last read (the next step's record row).
-    queued: usize,
+    /// Steps launched so far (step i writes record row i mod rows), and read back.
+    launched: u64,
+    read_upto: u64,
+    /// The batch staged for the next launch: its shape (T, B) and slot.
+    staged: Option<(usize, usize, usize)>,
     shapes: HashMap<(usize, usize), Shape<B>>,
     /// The staged batch in f16 (reused).
     x16: Vec<f16>,
@@ -151,7 +154,9 @@ impl<B: Backend> Step<B> {
             eager_reason: None,
             record_host: be.alloc_pinned(rec_len * size_of::<B::T>())?,
             rows: record_rows,
-            queued: 0,
+            launched: 0,
+            read_upto: 0,
+            staged: None,
             shapes: HashMap::new(),
             x16: Vec::new(),
         })
@@ -177,17 +182,36 @@ impl<B: Backend> Step<B> {
         self.eager_reason.as_deref()
     }
 
-    /// Queue one training step of every replica on a batch `x [T, B, F]` (f32 values that
-    /// are f16 values widened, as the feature store's sampler gives them: they travel as f16)
-    /// with labels `y [B]`: dropout masks of step `dropout_step`, learning rate `lr[r]`,
-    /// `keep[r]` false for a replica the host stopped. Adam's step count goes up by one.
-    /// Nothing is read back ([`Step::read`]).
+    /// Queue one training step of every replica on a batch: [`Step::stage`], then
+    /// [`Step::launch`]. Nothing is read back ([`Step::read`]).
     #[allow(clippy::too_many_arguments)]
     pub fn queue(
         &mut self,
         be: &B,
         model: &mut Model<B>,
         adam: &mut Adam<B>,
+        batch: (&[f32], &[i32], usize),
+        dropout_step: u64,
+        lr: &[f64],
+        keep: &[bool],
+    ) -> Result<()> {
+        self.stage(be, model, adam, batch, dropout_step, lr, keep)?;
+        self.launch(be, model, adam)
+    }
+
+    /// Stage the next step's batch `x [T, B, F]` (f32 values that are f16 values widened, as
+    /// the feature store's sampler gives them: they travel as f16) with labels `y [B]`, and
+    /// its values: dropout masks of step `dropout_step`, learning rate `lr[r]`, `keep[r]`
+    /// false for a replica the host stopped. The copy goes on the copy stream without the
+    /// host waiting: staged while the step before runs (after its launch, before its read),
+    /// batch k+1 travels while step k computes (cuda). One batch is staged at a time, after
+    /// the launch of the step before (Adam's step count is read here).
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage(
+        &mut self,
+        be: &B,
+        model: &Model<B>,
+        adam: &Adam<B>,
         (x, y, t): (&[f32], &[i32], usize),
         dropout_step: u64,
         lr: &[f64],
@@ -202,13 +226,10 @@ impl<B: Backend> Step<B> {
                 keep.len()
             )));
         }
-        if self.queued == self.rows {
+        if self.staged.is_some() {
             return Err(Error::config(
-                "record_rows",
-                format!(
-                    "{} steps queued without a read: read the records first",
-                    self.rows
-                ),
+                "step",
+                "a batch is already staged: launch it first",
             ));
         }
         let b = y.len();
@@ -241,7 +262,7 @@ impl<B: Backend> Step<B> {
         let (sizes, bc2_sqrt) = adam_step_values(lr, adam.cfg.beta1, adam.cfg.beta2, adam.step + 1);
         let mut vals = StepVals {
             dropout_step,
-            record_row: self.queued as u64,
+            record_row: self.launched,
             step_size: [0.0; MAX_REPLICAS],
             bc2_sqrt,
             keep: [0; MAX_REPLICAS],
@@ -268,6 +289,34 @@ impl<B: Backend> Step<B> {
         let k = sh.next_slot;
         sh.next_slot = 1 - k;
         sh.slots[k].stage(be, &self.x16, y, &vals)?;
+        self.staged = Some((t, b, k));
+        Ok(())
+    }
+
+    /// Launch the staged step: input, forward, backward, score, guard, Adam (recorded and
+    /// replayed, see [`Step::set_graphs`]). Adam's step count goes up by one. At most
+    /// `record_rows` steps may be launched between two reads.
+    pub fn launch(&mut self, be: &B, model: &mut Model<B>, adam: &mut Adam<B>) -> Result<()> {
+        if self.launched - self.read_upto == self.rows as u64 {
+            return Err(Error::config(
+                "record_rows",
+                format!(
+                    "{} steps launched without a read: read the records first",
+                    self.rows
+                ),
+            ));
+        }
+        let Some((t, b, k)) = self.staged.take() else {
+            return Err(Error::config("step", "no batch staged to launch"));
+        };
+        // Adam's step sizes come from the staged values: the host's learning rates are not
+        // read (zeros, so that a path reading them would not go unnoticed)
+        let lr: Vec<f64> = vec![0.0; self.m];
+        let lr = &lr[..];
+        let sh = self
+            .shapes
+            .get_mut(&(t, b))
+            .expect("staged shapes have buffers");
         let mut graphs = self.graphs && self.eager_reason.is_none();
         if graphs && sh.graphs[k].is_none() {
             match be.capture_begin() {
@@ -307,24 +356,25 @@ impl<B: Backend> Step<B> {
         }
         adam.step += 1;
         sh.slots[k].release(be)?;
-        self.queued += 1;
+        self.launched += 1;
         Ok(())
     }
 
-    /// The records of the steps queued since the last read, oldest first: one copy to the
+    /// The records of the steps launched since the last read, oldest first: one copy to the
     /// host and one wait.
     pub fn read(&mut self, be: &B) -> Result<Vec<Record>> {
-        let n = self.queued;
-        if n == 0 {
+        let (from, to) = (self.read_upto, self.launched);
+        if from == to {
             return Ok(Vec::new());
         }
         be.fetch(&self.dev.record, &mut self.record_host)?;
         let bytes = be.pinned_read(&self.record_host)?;
         let vals: Vec<B::T> = bytemuck::pod_collect_to_vec(bytes);
-        self.queued = 0;
-        let m = self.m;
-        Ok((0..n)
-            .map(|row| {
+        self.read_upto = to;
+        let (m, rows) = (self.m, self.rows as u64);
+        Ok((from..to)
+            .map(|i| {
+                let row = (i % rows) as usize;
                 let at = |r: usize, col: usize| vals[(row * m + r) * RECORD_COLS + col].f64();
                 Record {
                     ce: (0..m).map(|r| at(r, REC_CE)).collect(),

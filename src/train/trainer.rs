@@ -359,12 +359,24 @@ impl<'a, B: Backend> Trainer<'a, B> {
         obs: &mut dyn Observer,
     ) -> Result<Vec<EpochSums>> {
         let epoch = self.state.epoch;
-        let lr = self.cfg.lr_at(epoch);
+        let lrs = vec![self.cfg.lr_at(epoch); self.replicas.len()];
         let mut sums = vec![EpochSums::default(); self.replicas.len()];
         let mut clips = 0usize;
+        let mut batch = sampler.batch(epoch as u64, 0)?;
+        self.stage(&batch, &lrs)?;
         for bi in 0..n_batches {
-            let batch = sampler.batch(epoch as u64, bi)?;
-            let mean = self.train_step(&batch, lr, &mut sums, obs)?;
+            let step = self.state.step;
+            self.step.launch(self.be, &mut self.model, &mut self.adam)?;
+            self.state.step += 1;
+            // batch bi+1 is drawn and staged while step bi runs (the host has not waited)
+            let next = if bi + 1 < n_batches {
+                let nb = sampler.batch(epoch as u64, bi + 1)?;
+                self.stage(&nb, &lrs)?;
+                Some(nb)
+            } else {
+                None
+            };
+            let mean = self.finish_step(step, &mut sums, obs)?;
             clips += batch.b;
             if let Some(p) = self.profiling.as_mut()
                 && !p.trace_written
@@ -381,36 +393,43 @@ impl<'a, B: Backend> Trainer<'a, B> {
                 mean,
                 clips as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             );
+            if let Some(nb) = next {
+                batch = nb;
+            }
         }
         Ok(sums)
     }
 
-    /// One training step of every active replica on `batch` ([`Step`]: forward, backward,
-    /// the non-finite guard that freezes a replica on the device, Adam), then its record:
-    /// a replica whose loss or gradient was not finite is stopped. Returns the mean total
+    /// Stage `batch` for the next training step ([`Step::stage`]): its dropout step is the
+    /// run's step count, the replicas the host keeps training are the active ones (one that
+    /// went non-finite in the step still running is frozen by the device itself).
+    fn stage(&mut self, batch: &Batch, lrs: &[f64]) -> Result<()> {
+        let keep = self.state.active.clone();
+        self.step.stage(
+            self.be,
+            &self.model,
+            &self.adam,
+            (&batch.x, &batch.y, batch.t),
+            self.state.step,
+            lrs,
+            &keep,
+        )
+    }
+
+    /// The record of training step `step` (launched by [`Step::launch`]: forward, backward,
+    /// the non-finite guard that freezes a replica on the device, Adam): a replica whose loss
+    /// or gradient was not finite is stopped, the others' sums grow. Returns the mean total
     /// loss of the replicas still active.
-    fn train_step(
+    fn finish_step(
         &mut self,
-        batch: &Batch,
-        lr: f64,
+        step: u64,
         sums: &mut [EpochSums],
         obs: &mut dyn Observer,
     ) -> Result<f64> {
-        let (be, m) = (self.be, self.replicas.len());
-        let lrs = vec![lr; m];
-        let keep = self.state.active.clone();
-        self.step.queue(
-            be,
-            &mut self.model,
-            &mut self.adam,
-            (&batch.x, &batch.y, batch.t),
-            self.state.step,
-            &lrs,
-            &keep,
-        )?;
+        let m = self.replicas.len();
         let rec = self
             .step
-            .read(be)?
+            .read(self.be)?
             .pop()
             .ok_or_else(|| Error::Data("training step: no record read back".to_string()))?;
         let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
@@ -420,14 +439,13 @@ impl<'a, B: Backend> Trainer<'a, B> {
                 continue;
             }
             if rec.nonfinite[r] {
-                self.stop_nonfinite(r, total[r].is_finite(), &rec, obs);
+                self.stop_nonfinite(r, step, total[r].is_finite(), &rec, obs);
                 continue;
             }
             sums[r].ce += rec.ce[r];
             sums[r].l1 += rec.l1[r];
             sums[r].correct += rec.correct[r];
         }
-        self.state.step += 1;
         let act: Vec<f64> = (0..m)
             .filter(|&r| self.state.active[r])
             .map(|r| total[r])
@@ -477,12 +495,19 @@ impl<'a, B: Backend> Trainer<'a, B> {
     }
 
     /// Stop replica `r` after a non-finite loss (or, when `loss_finite`, gradient).
-    fn stop_nonfinite(&mut self, r: usize, loss_finite: bool, l: &Record, obs: &mut dyn Observer) {
+    fn stop_nonfinite(
+        &mut self,
+        r: usize,
+        step: u64,
+        loss_finite: bool,
+        l: &Record,
+        obs: &mut dyn Observer,
+    ) {
         let why = format!(
             "non-finite {} at epoch {}, step {} (ce {}, l1 {})",
             if loss_finite { "gradient" } else { "loss" },
             self.state.epoch,
-            self.state.step,
+            step,
             l.ce[r],
             l.l1[r]
         );
