@@ -33,7 +33,7 @@ pub struct BenchResult {
     pub profile: Vec<KernelTiming>,
     /// What the backend did over the timed steps (batch staging included), summed.
     pub counters: Counters,
-    /// How the steps ran: "recorded once per shape and slot, replayed" or "eager: <why>".
+    /// How the steps ran: "recorded once per shape and slot, replayed", or "eager: " and why.
     pub mode: String,
 }
 

@@ -1,25 +1,30 @@
 //! The training step: the one piece of code `recaux train` ([`super::trainer`]), `recaux bench`
 //! ([`crate::bench`]) and the tests run for a step of every replica on one batch.
 //!
-//! A step, queued by [`Step::queue`], is on the device from start to end:
-//! 1. the batch (f16 features, labels) and the step's [`StepVals`] (dropout step, Adam's step
-//!    size per replica, the host's keep flags) are staged in pinned memory and sent on the
-//!    copy stream ([`Slot`]; two slots per shape, used in turn); the `input` op widens the
-//!    features on the device;
-//! 2. forward and backward ([`model::forward_ops`], [`model::backward_ops`]), the dropout
-//!    masks keyed by the step counter read from the step's values;
-//! 3. `score` writes the step's record row per replica (CE, L1, correct predictions) and
-//!    `guard` its non-finite flag: a replica whose loss or any gradient is NaN or infinite,
-//!    or that the host stopped, is frozen on the device (its gradients zeroed, its step size
-//!    0), so Adam leaves its parameters as they are while the others go on;
-//! 4. Adam, through the table built once ([`Backend::adam_table`]) and the step size and bias
-//!    correction read from the step's values.
+//! A step is on the device from start to end:
+//! 1. [`Step::stage`]: the batch (f16 features, labels) and the step's [`StepVals`] (dropout
+//!    step, Adam's step size per replica, the host's keep flags) are written into pinned
+//!    memory and sent on the copy stream ([`Slot`]; two slots per shape, used in turn). The
+//!    trainer stages batch k+1 after launching step k and before reading its record, so on
+//!    cuda the batch travels while the step runs.
+//! 2. [`Step::launch`]: the `input` op widens the features on the device; forward and backward
+//!    ([`model::forward_ops`], [`model::backward_ops`]), the dropout masks keyed by the step
+//!    counter read from the step's values; `score` writes the step's record row per replica
+//!    (CE, L1, correct predictions) and `guard` its non-finite flag: a replica whose loss or
+//!    any gradient is NaN or infinite, or that the host stopped, is frozen on the device (its
+//!    gradients zeroed, its step size 0), so Adam leaves its parameters as they are while the
+//!    others go on; Adam runs through the table built once ([`Backend::adam_table`]) with the
+//!    step size and bias correction read from the step's values.
+//! 3. [`Step::read`]: the only device-to-host traffic, the record rows of the steps launched
+//!    since the last read (`RECORD_COLS` values per replica and step), and one wait. The
+//!    trainer reads after every step (it reports each step and stops a non-finite replica at
+//!    once); up to `record_rows` steps may run between two reads.
 //!
-//! The only device-to-host traffic is the record: [`Step::read`] copies the rows of the
-//! steps queued since the last read (one row per step, `RECORD_COLS` values per replica) and
-//! waits for them: one synchronisation per read. The caller reads after every step (the
-//! trainer: it reports each step and stops a non-finite replica at once) or after up to
-//! `record_rows` steps.
+//! Launches: the first time a shape runs in a slot, its launches are recorded (a CUDA graph;
+//! on emu the launch list) and every step after replays the recording; everything that
+//! changes from step to step is read from device memory, so a replay equals the eager launches
+//! bit for bit. Where the backend cannot record (the CPU) or a capture fails, the step runs
+//! eagerly and [`Step::eager_reason`] says why.
 //!
 //! Every buffer a step uses (workspace, LSTM saved state and scratch, reduction partials,
 //! Adam's table, the guard's scratch, the staging slots) is allocated the first time a batch
@@ -109,7 +114,7 @@ pub struct Step<B: Backend> {
 impl<B: Backend> Step<B> {
     /// A step for `model` and its optimiser `adam`, replica r with weight `lambdas[r]` on its
     /// L1 loss; `active[r]` false for a replica already stopped (a resumed run). `record_rows`
-    /// (at least 1) is how many steps may be queued between two reads.
+    /// (at least 1) is how many steps may be launched between two reads.
     pub fn new(
         be: &B,
         model: &mut Model<B>,
@@ -162,7 +167,7 @@ impl<B: Backend> Step<B> {
         })
     }
 
-    /// The gradients of the last step queued (a frozen replica's are zero).
+    /// The gradients of the last step launched (a frozen replica's are zero).
     pub fn grads(&self) -> &Grads<B> {
         &self.dev.grads
     }

@@ -76,22 +76,7 @@ fn correct<B: Backend>(
     y: &[i32],
 ) -> Result<Vec<usize>> {
     let l = be.download(logits)?;
-    Ok((0..m)
-        .map(|r| {
-            (0..b)
-                .filter(|&i| {
-                    let row = &l[(r * b + i) * c..(r * b + i + 1) * c];
-                    let mut best = 0;
-                    for j in 1..c {
-                        if row[j] > row[best] {
-                            best = j;
-                        }
-                    }
-                    best as i32 == y[i]
-                })
-                .count()
-        })
-        .collect())
+    Ok(crate::backend::cpu::correct_counts(&l, y, m, b, c))
 }
 
 /// Evaluate every replica on `split` (dropout off): mean CE, L1 and accuracy over clips.

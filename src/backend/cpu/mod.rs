@@ -24,6 +24,7 @@ mod max_time;
 mod par;
 mod relu;
 mod score;
+pub use score::correct_counts;
 
 pub use lstm_cell::CellMath;
 
