@@ -134,7 +134,12 @@ impl Observer for Progress {
         }
     }
     fn profile(&mut self, _epoch: usize, table: &str) {
-        self.note(table.trim_end());
+        // printed around the bar, which hides its own lines when stderr is not a terminal
+        let table = table.trim_end();
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{table}")),
+            None => eprintln!("{table}"),
+        }
     }
 }
 
