@@ -299,3 +299,40 @@ fn recorded_step_replays_bit_identical_to_eager_launches_on_emu() {
         "{why:?}"
     );
 }
+
+#[test]
+fn records_of_several_steps_read_at_once_equal_reads_after_every_step_with_one_sync() {
+    let be = EmuBackend::<f32>::new().unwrap();
+    let (seeds, lambdas) = ([3u64, 9], [0.5, 4.0]);
+    let (per_step, _) = run_step(&be, &seeds, &lambdas, 3);
+    let m = seeds.len();
+    let mut model = Model::init(&be, SPEC, &seeds).unwrap();
+    let mut adam = Adam::new(&be, &model, AdamConfig::default()).unwrap();
+    let (keep, lr) = (vec![true; m], vec![1e-2; m]);
+    let mut st = Step::new(&be, &mut model, &mut adam, &lambdas, &keep, 3).unwrap();
+    let c0 = be.counters();
+    for k in 0..3 {
+        let (x, y) = batch(k);
+        st.queue(
+            &be,
+            &mut model,
+            &mut adam,
+            (&x, &y, T),
+            k as u64,
+            &lr,
+            &keep,
+        )
+        .unwrap();
+    }
+    // a fourth step before a read would overwrite an unread row: refused
+    let (x, y) = batch(3);
+    assert!(
+        st.queue(&be, &mut model, &mut adam, (&x, &y, T), 3, &lr, &keep)
+            .is_err()
+    );
+    let recs = st.read(&be).unwrap();
+    let c = be.counters().since(&c0);
+    assert_eq!(recs, per_step, "3 rows read at once vs one per step");
+    assert_eq!(c.syncs, 1, "{c:?}");
+    assert_eq!(c.dtoh_copies, 1, "{c:?}");
+}

@@ -200,8 +200,23 @@ impl<B: Backend> Step<B> {
         lr: &[f64],
         keep: &[bool],
     ) -> Result<()> {
+        self.room()?;
         self.stage(be, model, adam, batch, dropout_step, lr, keep)?;
         self.launch(be, model, adam)
+    }
+
+    /// Whether one more step may be launched before the next read (its record row is free).
+    fn room(&self) -> Result<()> {
+        if self.launched - self.read_upto == self.rows as u64 {
+            return Err(Error::config(
+                "record_rows",
+                format!(
+                    "{} steps launched without a read: read the records first",
+                    self.rows
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Stage the next step's batch `x [T, B, F]` (f32 values that are f16 values widened, as
@@ -302,15 +317,7 @@ impl<B: Backend> Step<B> {
     /// replayed, see [`Step::set_graphs`]). Adam's step count goes up by one. At most
     /// `record_rows` steps may be launched between two reads.
     pub fn launch(&mut self, be: &B, model: &mut Model<B>, adam: &mut Adam<B>) -> Result<()> {
-        if self.launched - self.read_upto == self.rows as u64 {
-            return Err(Error::config(
-                "record_rows",
-                format!(
-                    "{} steps launched without a read: read the records first",
-                    self.rows
-                ),
-            ));
-        }
+        self.room()?;
         let Some((t, b, k)) = self.staged.take() else {
             return Err(Error::config("step", "no batch staged to launch"));
         };
