@@ -1,5 +1,5 @@
-//! `cargo bench --bench train_step`: the median time of a full training step (forward with
-//! dropout, backward, Adam) on the CPU backend at the seed's shape (B=32, T=512), the same
+//! `cargo bench --bench train_step`: the median time of the training step `recaux train` runs
+//! (`recaux::train::step::Step`: forward with dropout, backward, guard, Adam) on the CPU backend at the seed's shape (B=32, T=512), the same
 //! measurement as `recaux bench --backend cpu`. Under `cargo test` (no `--bench` argument) it
 //! runs one tiny step as a smoke test instead.
 //!

@@ -45,7 +45,7 @@ __device__ void adam(const AdamP<T>& p) {
     const T eps = (T)p.eps, bc2_sqrt = (T)(p.bc2_at ? *p.bc2_at : p.bc2_sqrt);
     for (i64 e = blockIdx.y; e < p.entries; e += gridDim.y) {
         const AdamEntry<T> t = p.table[e];
-        const T step = (T)(t.step_size);
+        const T step = (T)(p.step_sizes ? p.step_sizes[e % p.m] : t.step_size);
         for (i64 i = rx_gid(); i < t.numel; i += rx_gstride()) {
             const T g = t.grad[i];
             T m = t.m[i], v = t.v[i];

@@ -30,7 +30,7 @@ template <class T, bool kBackward>
 __device__ __forceinline__ void dropout_body(const DropoutP<T>& p) {
     const T scale = (T)p.scale;
     const i64 nq = (p.n + 3) / 4;
-    const u64 step = p.step;
+    const u64 step = p.step_at ? *p.step_at : p.step;
     for (i64 r = blockIdx.y; r < p.m; r += gridDim.y) {
         const u64 seed = p.seeds[r];
         const T* x = p.x + r * p.x_stride;

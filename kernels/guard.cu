@@ -77,7 +77,7 @@ __device__ void guard_zero(const GuardZeroP<T>& p) {
         if (p.active[e % p.m] != 0) continue;
         const AdamEntry<T> t = p.table[e];
         T* g = const_cast<T*>(t.grad);
-        for (i64 i = rx_gid(); i < t.numel - 1; i += rx_gstride()) g[i] = T(0);
+        for (i64 i = rx_gid(); i < t.numel; i += rx_gstride()) g[i] = T(0);
     }
 }
 RECAUX_KERNEL_FT(guard_zero, GuardZeroP, guard_zero)

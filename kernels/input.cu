@@ -13,7 +13,7 @@ __device__ __forceinline__ float rx_half_to_float(unsigned int h) {
     unsigned int mant = h & 0x3ffu;
     unsigned int bits;
     if (exp == 0x1fu) {
-        bits = sign | 0x7f800000u | (mant << 13) | 0u;
+        bits = sign | 0x7f800000u | (mant << 13) | (mant != 0 ? 0x400000u : 0u);
     } else if (exp != 0) {
         bits = sign | ((exp + 112u) << 23) | (mant << 13);
     } else if (mant == 0) {

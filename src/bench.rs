@@ -1,9 +1,12 @@
-//! Timing a full training step (forward with dropout, backward, Adam) on any backend.
+//! Timing the training step on any backend: the same [`Step`] `recaux train` runs (batch
+//! staged as f16, forward with dropout, backward, the non-finite guard, Adam, the step's
+//! record read back).
 
-use crate::backend::{Backend, Counters, Elem, KernelTiming};
+use crate::backend::{Backend, Counters, KernelTiming};
 use crate::error::Result;
-use crate::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
+use crate::model::{Model, ModelSpec};
 use crate::rng;
+use crate::train::step::Step;
 use crate::train::{Adam, AdamConfig};
 use std::time::Instant;
 
@@ -28,12 +31,14 @@ pub struct BenchResult {
     pub precision: crate::backend::Precision,
     /// Per LSTM layer, which kernels ran ([`crate::backend::LstmSizes::kernel`]).
     pub lstm: Vec<String>,
-    /// Wall time of each timed step, ms (the backend is synchronised after each step).
+    /// Wall time of each timed step, ms: staging the batch to reading its record back.
     pub step_ms: Vec<f64>,
     /// Per-kernel totals over the timed steps (empty without `profile` or profiler).
     pub profile: Vec<KernelTiming>,
-    /// What the backend did over the timed steps (batch upload included), summed.
+    /// What the backend did over the timed steps (batch staging included), summed.
     pub counters: Counters,
+    /// How the steps ran: "recorded once per shape and slot, replayed", or "eager: " and why.
+    pub mode: String,
 }
 
 impl BenchResult {
@@ -53,7 +58,8 @@ impl BenchResult {
 }
 
 /// Run `warmup` untimed then `steps` timed training steps of `replicas` replicas on random
-/// inputs in [-1, 1] (a fresh batch each step, uploaded outside the timed region).
+/// inputs in [-1, 1] (f16 values: a fresh batch each step, drawn outside the timed region),
+/// reading each step's record back as the trainer does.
 pub fn run<B: Backend>(
     be: &B,
     cfg: &BenchConfig,
@@ -64,39 +70,41 @@ pub fn run<B: Backend>(
     let seeds: Vec<u64> = (0..m as u64).collect();
     let lambdas: Vec<f64> = (0..m).map(|r| r as f64 * 0.5).collect();
     let lrs = vec![1e-4; m];
+    let keep = vec![true; m];
     let mut model = Model::init(be, spec, &seeds)?;
-    let mut ws = Workspace::new(be, &spec, m, t, b)?;
-    let mut grads = Grads::new(be, &model)?;
     let mut adam = Adam::new(be, &model, AdamConfig::default())?;
+    let mut st = Step::new(be, &mut model, &mut adam, &lambdas, &keep, 1)?;
+    // profiled steps launch one by one (CUDA events cannot time kernels inside a graph)
+    st.set_graphs(!cfg.profile);
     let n_x = t * b * spec.features;
-    let mut xb = be.alloc(n_x)?;
-    let mut yb = be.alloc_idx(b)?;
     let mut step_ms = Vec::with_capacity(cfg.steps);
     let mut c0 = be.counters();
     for step in 0..cfg.warmup + cfg.steps {
-        if step == cfg.warmup {
-            c0 = be.counters();
-        }
-        let x: Vec<B::T> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
+        // features as the store holds them: f16 values
+        let x: Vec<f32> = rng::init_uniform(0xBE7C, step as u32, n_x, -1.0, 1.0)
             .into_iter()
-            .map(B::T::of)
+            .map(|v| half::f16::from_f64(v).to_f32())
             .collect();
         let y: Vec<i32> = (0..b)
             .map(|i| ((i * 7 + step) % spec.classes) as i32)
             .collect();
-        be.write(&mut xb, &x)?;
-        be.write_idx(&mut yb, &y)?;
-        be.sync()?;
-        if step == cfg.warmup && cfg.profile {
-            be.set_profiling(true)?;
+        if step == cfg.warmup {
+            c0 = be.counters();
+            if cfg.profile {
+                be.set_profiling(true)?;
+            }
         }
         let t0 = Instant::now();
-        let mode = Mode::Train { step: step as u64 };
-        model::forward(be, &model, &mut ws, &xb, &yb, mode)?;
-        grads.zero(be)?;
-        model::backward(be, &model, &mut ws, &xb, &yb, mode, &lambdas, &mut grads)?;
-        adam.update(be, &mut model, &grads, &lrs)?;
-        be.sync()?;
+        st.queue(
+            be,
+            &mut model,
+            &mut adam,
+            (&x, &y, t),
+            step as u64,
+            &lrs,
+            &keep,
+        )?;
+        st.read(be)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if step >= cfg.warmup {
             step_ms.push(ms);
@@ -122,6 +130,11 @@ pub fn run<B: Backend>(
         i: 2 * cfg.spec.hidden,
         ..l0
     };
+    let mode = match (cfg.profile, st.eager_reason()) {
+        (true, _) => "eager: profiled (each launch timed)".to_string(),
+        (false, Some(why)) => format!("eager: {why}"),
+        (false, None) => "recorded once per shape and slot, replayed".to_string(),
+    };
     Ok(BenchResult {
         backend: be.name(),
         precision: be.precision(),
@@ -129,5 +142,6 @@ pub fn run<B: Backend>(
         step_ms,
         profile,
         counters,
+        mode,
     })
 }

@@ -12,6 +12,7 @@ pub mod gradcheck;
 pub mod interop;
 pub mod limits;
 pub mod model;
+pub mod profile;
 pub mod rng;
 pub mod safetensors_io;
 pub mod train;

@@ -360,3 +360,126 @@ fn resume_on_a_store_with_another_resampler_is_refused() {
         "{err}"
     );
 }
+
+/// Runs a profiled training of `epochs` epochs on `be` into `<dir>/<name>/prof`; the parsed
+/// trace.json and profile.json.
+fn profiled<B: recaux::backend::Backend>(
+    be: &B,
+    dir: &Path,
+    name: &str,
+    max_batches: Option<usize>,
+    epochs: usize,
+) -> (serde_json::Value, serde_json::Value, PathBuf) {
+    let store = make_store(dir);
+    let mut cfg = config(&store, dir, name, vec![1.0, 3.0], vec![2], epochs);
+    cfg.optim.max_batches_per_epoch = max_batches;
+    let fs = FeatureStore::open(&cfg.store).unwrap();
+    let mut t = Trainer::new(be, &cfg, &fs, false).unwrap();
+    let prof = dir.join(name).join("prof");
+    t.profile_to(prof.clone()).unwrap();
+    t.run(&mut Quiet(Vec::new())).unwrap();
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(prof.join(f)).unwrap()).unwrap()
+    };
+    (read("trace.json"), read("profile.json"), prof)
+}
+
+/// The events of a trace: (name, category) of each, checked to be complete events with a
+/// duration, the op also in `args`.
+fn trace_events(trace: &serde_json::Value) -> Vec<(String, String)> {
+    let evs = trace["traceEvents"].as_array().expect("traceEvents array");
+    evs.iter()
+        .map(|e| {
+            assert_eq!(e["ph"], "X", "{e}");
+            assert!(e["ts"].as_f64().unwrap() >= 0.0, "{e}");
+            assert!(e["dur"].as_f64().unwrap() >= 0.0, "{e}");
+            assert_eq!(e["args"]["op"], e["cat"], "{e}");
+            let s = |k: &str| e[k].as_str().unwrap().to_string();
+            (s("name"), s("cat"))
+        })
+        .collect()
+}
+
+#[test]
+fn train_profile_writes_a_kernel_table_per_epoch_and_a_chrome_trace_of_the_first_steps_cpu() {
+    use recaux::train::trainer::TRACE_STEPS;
+    let dir = tmp("profile");
+    let be = CpuBackend::<f32>::new();
+    let (trace, profile, prof) = profiled(&be, &dir, "p", None, 2);
+    // the trace: one event per op call (the CPU's launch) of the first TRACE_STEPS steps,
+    // named `<op>_f32` as the CPU profile names them
+    let evs = trace_events(&trace);
+    let count = |op: &str| evs.iter().filter(|(_, c)| c == op).count();
+    for (name, cat) in &evs {
+        assert_eq!(name, &format!("{cat}_f32"));
+    }
+    let steps0 = profile["epochs"][0]["steps"].as_u64().unwrap() as usize;
+    assert!(steps0 >= TRACE_STEPS, "{steps0} steps in the first epoch");
+    for (op, per_step) in [("input", 1), ("lstm_fwd", 2), ("lstm_bwd", 2), ("score", 1)] {
+        assert_eq!(count(op), per_step * TRACE_STEPS, "{op} events");
+    }
+    assert_eq!(count("guard"), TRACE_STEPS);
+    assert_eq!(count("adam"), TRACE_STEPS);
+    // the table: per epoch, every op's calls, and launches counted = calls profiled
+    let epochs = profile["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for (e, ep) in epochs.iter().enumerate() {
+        let steps = ep["steps"].as_u64().unwrap();
+        let ops = ep["ops"].as_array().unwrap();
+        let calls = |op: &str| -> u64 {
+            ops.iter()
+                .filter(|o| o["op"] == op)
+                .flat_map(|o| o["kernels"].as_array().unwrap())
+                .map(|k| k["calls"].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(calls("adam"), steps, "epoch {e}");
+        assert_eq!(calls("lstm_bwd"), 2 * steps, "epoch {e}");
+        let all: u64 = ops
+            .iter()
+            .flat_map(|o| o["kernels"].as_array().unwrap())
+            .map(|k| k["calls"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            ep["counters"]["launches"].as_u64().unwrap(),
+            all,
+            "epoch {e}"
+        );
+        let csv = std::fs::read_to_string(prof.join(format!("epoch-{e}.csv"))).unwrap();
+        assert!(csv.starts_with("op,kernel,calls,total_ms,mean_us,share,ms_per_step\n"));
+        assert!(
+            csv.lines().any(|l| l.starts_with("adam,adam_f32,")),
+            "{csv}"
+        );
+    }
+}
+
+#[test]
+fn train_profile_on_emu_traces_every_kernel_launch_of_the_first_steps() {
+    use recaux::backend::emu::EmuBackend;
+    use recaux::train::trainer::TRACE_STEPS;
+    let dir = tmp("profile-emu");
+    let be = EmuBackend::<f32>::new().unwrap();
+    let (trace, profile, _) = profiled(&be, &dir, "p", Some(TRACE_STEPS), 1);
+    let evs = trace_events(&trace);
+    let count = |k: &str| evs.iter().filter(|(n, _)| n == k).count();
+    // one event per launch, under the kernel's name and its op
+    assert_eq!(count("adam_f32"), TRACE_STEPS);
+    assert_eq!(count("input_f32"), TRACE_STEPS);
+    assert_eq!(count("score_f32"), TRACE_STEPS);
+    assert!(
+        evs.iter()
+            .any(|(n, c)| n.starts_with("guard_") && c == "guard")
+    );
+    assert!(
+        evs.iter()
+            .any(|(n, c)| n.starts_with("lstm_fwd_step") && c == "lstm_fwd")
+    );
+    // the whole epoch is the traced steps: launches counted = events traced
+    let ep = &profile["epochs"][0];
+    assert_eq!(ep["steps"].as_u64().unwrap() as usize, TRACE_STEPS);
+    assert_eq!(
+        ep["counters"]["launches"].as_u64().unwrap() as usize,
+        evs.len()
+    );
+}

@@ -417,6 +417,33 @@ pub struct KernelTiming {
     pub total_ms: f64,
 }
 
+/// One kernel launch while profiling was on (CPU: one op call), for a trace: the op that
+/// launched it, the kernel, when it started and how long it took, in microseconds since the
+/// process's trace origin ([`trace_clock_us`]). On cuda the start is when the host queued the
+/// launch and the duration is the GPU's (CUDA events); on emu and the CPU both are host time.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LaunchEvent {
+    pub op: String,
+    pub kernel: String,
+    pub start_us: f64,
+    pub dur_us: f64,
+}
+
+/// The most launch events a backend keeps between two [`Backend::take_trace`] calls (the
+/// first ones since profiling was turned on; later ones are not kept).
+pub const TRACE_CAP: usize = 100_000;
+
+/// Microseconds from the process's trace origin (its first call) to `t`.
+pub fn trace_clock_us(t: std::time::Instant) -> f64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let o = *ORIGIN.get_or_init(std::time::Instant::now);
+    if t >= o {
+        (t - o).as_secs_f64() * 1e6
+    } else {
+        -((o - t).as_secs_f64() * 1e6)
+    }
+}
+
 /// What a backend implements: memory, and every op of [`Backend`] on arguments that
 /// [`check`] has already accepted (lengths, counts, label and argmax ranges). Callers use
 /// [`Backend`], which is implemented for every `Exec`; the op methods here have the same
@@ -521,6 +548,11 @@ pub trait Exec {
     }
     /// Timings since profiling was turned on, per (op, kernel); clears them.
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
+        Ok(Vec::new())
+    }
+    /// The launches since profiling was turned on (at most [`TRACE_CAP`]); no more are kept
+    /// until profiling is turned on again.
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
         Ok(Vec::new())
     }
     /// Called by [`Backend`] around every op (after its checks), to attribute the work in
@@ -655,6 +687,14 @@ pub trait Exec {
     ) -> Result<()>;
     /// See [`Backend::adam_table`] (tensors checked).
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>>;
+    /// See [`Backend::adam_table_check`] (tensors checked). The CPU keeps no addresses.
+    fn adam_table_check(
+        &self,
+        _table: &AdamTable<Self>,
+        _tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        Ok(())
+    }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()>;
     fn input(
         &self,
@@ -808,6 +848,10 @@ pub trait Backend {
     /// The timings collected since profiling was turned on, one row per (op, kernel); clears
     /// them. Backends without a profiler return an empty list.
     fn take_profile(&self) -> Result<Vec<KernelTiming>>;
+    /// One event per launch (CPU: per op call) since profiling was turned on, the first
+    /// [`TRACE_CAP`] of them, with the names the profile uses; after this call no more are
+    /// kept until profiling is turned on again (a trace of the first few steps).
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>>;
 
     // ---- dropout ------------------------------------------------------------------------
     /// `y[r, i] = x[r', i] * keep(r, i) / (1 - p)` with `r' = 0` when `x_shared`, else `r`.
@@ -983,6 +1027,10 @@ pub trait Backend {
     /// Adam's table for `tensors` (`[M, numel]` each), built once: pass it in
     /// [`AdamSpec::table`] (and to `guard`) with the same tensors, in the same order.
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>>;
+    /// Whether `table` was built for these very buffers (addresses and sizes, in order): a
+    /// recorded step holds those addresses, so its owner checks them before a replay.
+    fn adam_table_check(&self, table: &AdamTable<Self>, tensors: &[AdamTensor<Self>])
+    -> Result<()>;
     /// One Adam step over every tensor of every replica (PyTorch's arithmetic: bias
     /// correction, eps added after the square root). Replica r of a tensor `[M, numel]` uses
     /// `s.lr[r]` (or the step size in `s.vals`); `s.step >= 1`.
@@ -1188,6 +1236,9 @@ impl<X: Exec + ?Sized> Backend for X {
     }
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
         Exec::take_profile(self)
+    }
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
+        Exec::take_trace(self)
     }
 
     fn dropout_fwd(
@@ -1413,6 +1464,14 @@ impl<X: Exec + ?Sized> Backend for X {
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
         check::adam_tensors(self, m, tensors)?;
         Exec::adam_table(self, m, tensors)
+    }
+    fn adam_table_check(
+        &self,
+        table: &AdamTable<Self>,
+        tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        check::adam_tensors(self, table.m, tensors)?;
+        Exec::adam_table_check(self, table, tensors)
     }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         check::adam(self, s, tensors)?;

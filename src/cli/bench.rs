@@ -1,7 +1,7 @@
-//! `recaux bench`: median time of a full training step; `--profile` adds per-kernel times.
+//! `recaux bench`: median time of the training step `recaux train` runs; `--counters` adds what
+//! the backend did per step, `--profile` per-kernel times.
 
 use super::backend_arg::BackendChoice;
-use crate::backend::KernelTiming;
 use crate::bench::{self, BenchConfig, BenchResult};
 use crate::model::ModelSpec;
 use anyhow::Context;
@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let res = crate::with_backend!(args.backend, f32, |be| {
         crate::backend::Backend::set_precision(&be, args.precision).context("--precision")?;
         eprintln!(
-            "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (forward with dropout, backward, Adam)",
+            "bench on {}: B={} T={} M={} H={}, {} warm-up + {} timed steps (the training step: batch staged, forward with dropout, backward, guard, Adam, record read)",
             crate::backend::Backend::name(&be),
             cfg.batch,
             cfg.seq,
@@ -116,6 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (k, words) in res.lstm.iter().enumerate() {
         println!("lstm layer {}: {words}", k + 1);
     }
+    println!("steps: {}", res.mode);
     println!(
         "shape: batch {} seq {} replicas {} hidden {}",
         args.batch, args.seq, args.replicas, args.hidden
@@ -136,38 +137,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One op's rows of a profile: its kernels, most expensive first.
-struct OpRows<'a> {
-    op: &'a str,
-    total_ms: f64,
-    kernels: Vec<&'a KernelTiming>,
-}
-
-/// Profile rows grouped by op (the `Backend` method that launched them), ops and kernels by
-/// total time: the CPU (one row per op) and a GPU (the op's kernels under it) line up by op.
-fn group_by_op(rows: &[KernelTiming]) -> Vec<OpRows<'_>> {
-    let mut ops: Vec<OpRows> = Vec::new();
-    for k in rows {
-        let op = if k.op.is_empty() { "-" } else { k.op.as_str() };
-        match ops.iter_mut().find(|o| o.op == op) {
-            Some(o) => {
-                o.total_ms += k.total_ms;
-                o.kernels.push(k);
-            }
-            None => ops.push(OpRows {
-                op,
-                total_ms: k.total_ms,
-                kernels: vec![k],
-            }),
-        }
-    }
-    for o in &mut ops {
-        o.kernels.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-    }
-    ops.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-    ops
-}
-
 fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<()> {
     if res.profile.is_empty() {
         println!(
@@ -176,59 +145,13 @@ fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<
         );
         return Ok(());
     }
-    let steps = res.step_ms.len().max(1) as f64;
-    let total: f64 = res.profile.iter().map(|k| k.total_ms).sum();
-    let ops = group_by_op(&res.profile);
-    println!(
-        "{:<34} {:>8} {:>11} {:>10} {:>7} {:>10}",
-        "op / kernel", "calls", "total ms", "mean us", "share", "ms/step"
-    );
-    let mut csv = String::from("op,kernel,calls,total_ms,mean_us,share,ms_per_step\n");
-    let mut json_ops = Vec::new();
-    for o in &ops {
-        println!(
-            "{:<34} {:>8} {:>11.3} {:>10} {:>6.1}% {:>10.3}",
-            o.op,
-            "",
-            o.total_ms,
-            "",
-            100.0 * o.total_ms / total,
-            o.total_ms / steps
-        );
-        for k in &o.kernels {
-            let mean_us = k.total_ms * 1e3 / k.calls.max(1) as f64;
-            let share = k.total_ms / total;
-            println!(
-                "  {:<32} {:>8} {:>11.3} {:>10.2} {:>6.1}% {:>10.3}",
-                k.kernel,
-                k.calls,
-                k.total_ms,
-                mean_us,
-                100.0 * share,
-                k.total_ms / steps
-            );
-            csv.push_str(&format!(
-                "{},{},{},{:.6},{:.3},{:.6},{:.6}\n",
-                o.op,
-                k.kernel,
-                k.calls,
-                k.total_ms,
-                mean_us,
-                share,
-                k.total_ms / steps
-            ));
-        }
-        json_ops.push(serde_json::json!({
-            "op": o.op,
-            "total_ms": o.total_ms,
-            "kernels": o.kernels,
-        }));
-    }
+    let t = crate::profile::table(&res.profile, res.step_ms.len());
+    print!("{}", t.text);
     let json = serde_json::json!({
         "backend": res.backend,
         "steps": res.step_ms.len(),
         "step_ms": res.step_ms,
-        "ops": json_ops,
+        "ops": t.ops,
     });
     let jp = prefix.with_extension("json");
     let cp = prefix.with_extension("csv");
@@ -238,7 +161,7 @@ fn print_profile(res: &BenchResult, prefix: &std::path::Path) -> anyhow::Result<
     }
     std::fs::write(&jp, serde_json::to_string_pretty(&json)?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", jp.display()))?;
-    std::fs::write(&cp, csv).map_err(|e| anyhow::anyhow!("{}: {e}", cp.display()))?;
+    std::fs::write(&cp, t.csv).map_err(|e| anyhow::anyhow!("{}: {e}", cp.display()))?;
     println!("profile written to {} and {}", jp.display(), cp.display());
     Ok(())
 }

@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cfg.optim.epochs
     );
     // a fresh run every time: the previous demo run is replaced, not resumed
-    super::train::run_config(&cfg, crate::train::run_dir::Start::Overwrite)?;
+    super::train::run_config(&cfg, crate::train::run_dir::Start::Overwrite, None)?;
     println!("demo finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

@@ -50,6 +50,14 @@ pub struct Args {
     /// Override `optim.max_batches_per_epoch`.
     #[arg(long)]
     pub max_batches: Option<usize>,
+    /// Profile the training steps: per epoch a per-kernel table and the counters (printed,
+    /// and written as epoch-N.csv and profile.json), and a Chrome trace-event JSON of the
+    /// first steps (trace.json), in the run folder's `profile/` or `--profile-out`.
+    #[arg(long)]
+    pub profile: bool,
+    /// Where `--profile` writes (a folder; default `<run folder>/profile`).
+    #[arg(long, requires = "profile")]
+    pub profile_out: Option<PathBuf>,
 }
 
 /// The config with the command line's overrides applied and validated.
@@ -131,6 +139,14 @@ impl Observer for Progress {
             None => eprintln!("{msg}"),
         }
     }
+    fn profile(&mut self, _epoch: usize, table: &str) {
+        // printed around the bar, which hides its own lines when stderr is not a terminal
+        let table = table.trim_end();
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{table}")),
+            None => eprintln!("{table}"),
+        }
+    }
 }
 
 /// Run the command.
@@ -141,7 +157,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (_, true) => Start::Overwrite,
         _ => Start::New,
     };
-    run_config(&cfg, start)
+    let profile = args.profile.then(|| {
+        args.profile_out
+            .clone()
+            .unwrap_or_else(|| cfg.run_dir().join("profile"))
+    });
+    run_config(&cfg, start, profile)
 }
 
 /// Remove the run's TensorBoard event files and start one holding the checkpoint's rows: a
@@ -168,8 +189,9 @@ fn tensorboard_from(dir: &Path, rows: &[Metrics]) -> anyhow::Result<EventWriter>
 }
 
 /// Train `cfg` (see [`Start`]), test, print and write the results. The run folder is locked
-/// for the whole command.
-pub fn run_config(cfg: &TrainConfig, start: Start) -> anyhow::Result<()> {
+/// for the whole command. With `profile`, the training steps are profiled into that folder
+/// ([`Trainer::profile_to`]).
+pub fn run_config(cfg: &TrainConfig, start: Start, profile: Option<PathBuf>) -> anyhow::Result<()> {
     let run = RunDir::open(cfg, start)?;
     let run_dir = run.path().to_path_buf();
     let resume = start == Start::Resume && run.has_checkpoint;
@@ -204,6 +226,10 @@ pub fn run_config(cfg: &TrainConfig, start: Start) -> anyhow::Result<()> {
             crate::backend::Backend::name(&be)
         );
         let mut tr = Trainer::new(&be, cfg, &store, resume)?;
+        if let Some(dir) = &profile {
+            tr.profile_to(dir.clone())?;
+            eprintln!("profiling the training steps into {}", dir.display());
+        }
         // written once the resume checks passed: it then only differs in what may change
         let cp = run_dir.join("config.yaml");
         crate::safetensors_io::write_atomic(&cp, crate::train::config::to_yaml(cfg)?.as_bytes())?;

@@ -10,6 +10,7 @@ pub mod plots;
 pub mod report;
 pub mod results;
 pub mod run_dir;
+pub mod step;
 pub mod tensorboard;
 pub mod trainer;
 

@@ -5,14 +5,16 @@
 use super::checkpoint::{self, Best, Metrics, RunState};
 use super::config::{Replica, TrainConfig};
 use super::feature_record;
-use crate::backend::{Backend, Elem};
+use crate::backend::{Backend, Counters, Elem};
 use crate::data::Split;
 use crate::data::sampler::{Batch, Sampler};
 use crate::data::store::FeatureStore;
 use crate::error::{Error, Result};
-use crate::model::{self, Grads, Mode, Model, Workspace};
+use crate::model::{self, Mode, Model, Workspace};
 use crate::train::Adam;
+use crate::train::step::{Record, Step};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Per-replica sums over a split.
@@ -74,22 +76,7 @@ fn correct<B: Backend>(
     y: &[i32],
 ) -> Result<Vec<usize>> {
     let l = be.download(logits)?;
-    Ok((0..m)
-        .map(|r| {
-            (0..b)
-                .filter(|&i| {
-                    let row = &l[(r * b + i) * c..(r * b + i + 1) * c];
-                    let mut best = 0;
-                    for j in 1..c {
-                        if row[j] > row[best] {
-                            best = j;
-                        }
-                    }
-                    best as i32 == y[i]
-                })
-                .count()
-        })
-        .collect())
+    Ok(crate::backend::cpu::correct_counts(&l, y, m, b, c))
 }
 
 /// Evaluate every replica on `split` (dropout off): mean CE, L1 and accuracy over clips.
@@ -133,30 +120,11 @@ pub fn evaluate<B: Backend>(
     Ok(out)
 }
 
-/// Set replica `r`'s slice of every buffer in `bufs` (`[M, numel]` each) to zero.
-fn zero_replica<B: Backend>(be: &B, bufs: &mut [B::Buf], m: usize, r: usize) -> Result<()> {
-    for buf in bufs.iter_mut() {
-        let mut h = be.download(buf)?;
-        let n = h.len() / m;
-        h[r * n..(r + 1) * n].fill(B::T::of(0.0));
-        be.write(buf, &h)?;
-    }
-    Ok(())
-}
-
-/// Which replicas have a non-finite gradient anywhere.
-fn nonfinite_grads<B: Backend>(be: &B, grads: &Grads<B>, m: usize) -> Result<Vec<bool>> {
-    let mut bad = vec![false; m];
-    for g in &grads.bufs {
-        let h = be.download(g)?;
-        let n = h.len() / m;
-        for (r, b) in bad.iter_mut().enumerate() {
-            if !*b && h[r * n..(r + 1) * n].iter().any(|v| !v.f64().is_finite()) {
-                *b = true;
-            }
-        }
-    }
-    Ok(bad)
+/// Write `v` as pretty JSON to `path`.
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, s).map_err(|e| Error::io(path, e))
 }
 
 /// Hooks the caller supplies: progress and per-epoch reporting.
@@ -169,6 +137,19 @@ pub trait Observer {
     fn epoch_done(&mut self, _epoch: usize, _rows: &[Metrics]) {}
     /// A message worth a line (a replica stopped, a checkpoint problem...).
     fn note(&mut self, _msg: &str) {}
+    /// With profiling on ([`Trainer::profile_to`]): the epoch's per-kernel table and
+    /// counters, as text, and where the files went.
+    fn profile(&mut self, _epoch: usize, _table: &str) {}
+}
+
+/// How many training steps of the first profiled epoch the trace covers.
+pub const TRACE_STEPS: usize = 3;
+
+/// Where a profiled run writes, and what it has written.
+struct Profiling {
+    dir: PathBuf,
+    epochs: Vec<serde_json::Value>,
+    trace_written: bool,
 }
 
 /// A run in progress.
@@ -179,9 +160,11 @@ pub struct Trainer<'a, B: Backend> {
     pub replicas: Vec<Replica>,
     pub model: Model<B>,
     adam: Adam<B>,
-    grads: Grads<B>,
+    /// The training step (its gradients, Adam's table, the guard's state, its workspaces).
+    step: Step<B>,
     wss: Workspaces<B>,
     pub state: RunState,
+    profiling: Option<Profiling>,
 }
 
 /// One replica's sums over an epoch's training batches: CE, L1, correct predictions.
@@ -263,7 +246,8 @@ impl<'a, B: Backend> Trainer<'a, B> {
                 ..RunState::new(replicas.len())
             }
         };
-        let grads = Grads::new(be, &model)?;
+        let lambdas: Vec<f64> = replicas.iter().map(|r| r.lambda).collect();
+        let step = Step::new(be, &mut model, &mut adam, &lambdas, &state.active, 1)?;
         Ok(Trainer {
             be,
             cfg,
@@ -271,10 +255,27 @@ impl<'a, B: Backend> Trainer<'a, B> {
             replicas,
             model,
             adam,
-            grads,
+            step,
             wss: Workspaces::default(),
             state,
+            profiling: None,
         })
+    }
+
+    /// Profile the training steps into `dir` (created; `recaux train --profile` gives the run
+    /// folder's `profile/`): per epoch, the per-kernel table and the counters of its training
+    /// steps (validation excluded) in `epoch-<N>.csv` and `profile.json`, and the launches of
+    /// the first [`TRACE_STEPS`] steps as Chrome trace-event JSON in `trace.json`.
+    pub fn profile_to(&mut self, dir: PathBuf) -> Result<()> {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // profiled steps launch one by one (CUDA events cannot time kernels inside a graph)
+        self.step.set_graphs(false);
+        self.profiling = Some(Profiling {
+            dir,
+            epochs: Vec::new(),
+            trace_written: false,
+        });
+        Ok(())
     }
 
     /// Train until the configured epochs are done (or every replica stopped), writing a
@@ -290,8 +291,15 @@ impl<'a, B: Backend> Trainer<'a, B> {
             let epoch = self.state.epoch;
             let t0 = Instant::now();
             obs.epoch_start(epoch, n_batches);
+            let c0 = self.be.counters();
+            if self.profiling.is_some() {
+                self.be.set_profiling(true)?;
+            }
             let sums = self.train_epoch(&sampler, n_batches, t0, obs)?;
             let train_s = t0.elapsed().as_secs_f64();
+            if self.profiling.is_some() {
+                self.write_profile(epoch, n_batches, train_s, c0, obs)?;
+            }
             let val = evaluate(
                 self.be,
                 &self.model,
@@ -339,77 +347,93 @@ impl<'a, B: Backend> Trainer<'a, B> {
         obs: &mut dyn Observer,
     ) -> Result<Vec<EpochSums>> {
         let epoch = self.state.epoch;
-        let lr = self.cfg.lr_at(epoch);
+        let lrs = vec![self.cfg.lr_at(epoch); self.replicas.len()];
         let mut sums = vec![EpochSums::default(); self.replicas.len()];
         let mut clips = 0usize;
+        let mut batch = sampler.batch(epoch as u64, 0)?;
+        self.stage(&batch, &lrs)?;
         for bi in 0..n_batches {
-            let batch = sampler.batch(epoch as u64, bi)?;
-            let mean = self.train_step(&batch, lr, &mut sums, obs)?;
+            let step = self.state.step;
+            self.step.launch(self.be, &mut self.model, &mut self.adam)?;
+            self.state.step += 1;
+            // batch bi+1 is drawn and staged while step bi runs (the host has not waited)
+            let next = if bi + 1 < n_batches {
+                let nb = sampler.batch(epoch as u64, bi + 1)?;
+                self.stage(&nb, &lrs)?;
+                Some(nb)
+            } else {
+                None
+            };
+            let mean = self.finish_step(step, &mut sums, obs)?;
             clips += batch.b;
+            if let Some(p) = self.profiling.as_mut()
+                && !p.trace_written
+                && bi + 1 == TRACE_STEPS.min(n_batches)
+            {
+                let events = self.be.take_trace()?;
+                let json = crate::profile::chrome_trace(&self.be.name(), &events);
+                write_json(&p.dir.join("trace.json"), &json)?;
+                p.trace_written = true;
+            }
             obs.batch_done(
                 epoch,
                 bi,
                 mean,
                 clips as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             );
+            if let Some(nb) = next {
+                batch = nb;
+            }
         }
         Ok(sums)
     }
 
-    /// One training step of every active replica on `batch`: forward, backward, stop the
-    /// replicas whose loss or gradient is not finite, Adam. Returns the mean total loss of
-    /// the replicas still active.
-    fn train_step(
+    /// Stage `batch` for the next training step ([`Step::stage`]): its dropout step is the
+    /// run's step count, the replicas the host keeps training are the active ones (one that
+    /// went non-finite in the step still running is frozen by the device itself).
+    fn stage(&mut self, batch: &Batch, lrs: &[f64]) -> Result<()> {
+        let keep = self.state.active.clone();
+        self.step.stage(
+            self.be,
+            &self.model,
+            &self.adam,
+            (&batch.x, &batch.y, batch.t),
+            self.state.step,
+            lrs,
+            &keep,
+        )
+    }
+
+    /// The record of training step `step` (launched by [`Step::launch`]: forward, backward,
+    /// the non-finite guard that freezes a replica on the device, Adam): a replica whose loss
+    /// or gradient was not finite is stopped, the others' sums grow. Returns the mean total
+    /// loss of the replicas still active.
+    fn finish_step(
         &mut self,
-        batch: &Batch,
-        lr: f64,
+        step: u64,
         sums: &mut [EpochSums],
         obs: &mut dyn Observer,
     ) -> Result<f64> {
-        let (be, m, c) = (self.be, self.replicas.len(), self.cfg.model.classes);
+        let m = self.replicas.len();
+        let rec = self
+            .step
+            .read(self.be)?
+            .pop()
+            .ok_or_else(|| Error::Data("training step: no record read back".to_string()))?;
         let lambdas: Vec<f64> = self.replicas.iter().map(|r| r.lambda).collect();
-        let (xb, yb) = upload(be, batch)?;
-        let mode = Mode::Train {
-            step: self.state.step,
-        };
-        let ws = self.wss.get(be, &self.model, batch.t, batch.b)?;
-        let l = model::forward(be, &self.model, ws, &xb, &yb, mode)?;
-        let ok = correct(be, &ws.logits, m, batch.b, c, &batch.y)?;
-        self.grads.zero(be)?;
-        model::backward(
-            be,
-            &self.model,
-            ws,
-            &xb,
-            &yb,
-            mode,
-            &lambdas,
-            &mut self.grads,
-        )?;
-        let bad_grad = nonfinite_grads(be, &self.grads, m)?;
-        let total = l.total(&lambdas);
-        let mut lrs = vec![0.0; m];
+        let total: Vec<f64> = (0..m).map(|r| rec.total(r, lambdas[r])).collect();
         for r in 0..m {
             if !self.state.active[r] {
                 continue;
             }
-            if !total[r].is_finite() || bad_grad[r] {
-                self.stop_nonfinite(r, total[r].is_finite(), &l, obs);
+            if rec.nonfinite[r] {
+                self.stop_nonfinite(r, step, total[r].is_finite(), &rec, obs);
                 continue;
             }
-            lrs[r] = lr;
-            sums[r].ce += l.ce[r];
-            sums[r].l1 += l.l1[r];
-            sums[r].correct += ok[r];
+            sums[r].ce += rec.ce[r];
+            sums[r].l1 += rec.l1[r];
+            sums[r].correct += rec.correct[r];
         }
-        // stopped replicas: no update (lr 0 and zero gradients keep their moments finite)
-        for r in 0..m {
-            if !self.state.active[r] {
-                zero_replica(be, &mut self.grads.bufs, m, r)?;
-            }
-        }
-        self.adam.update(be, &mut self.model, &self.grads, &lrs)?;
-        self.state.step += 1;
         let act: Vec<f64> = (0..m)
             .filter(|&r| self.state.active[r])
             .map(|r| total[r])
@@ -417,19 +441,61 @@ impl<'a, B: Backend> Trainer<'a, B> {
         Ok(act.iter().sum::<f64>() / act.len().max(1) as f64)
     }
 
+    /// The epoch's profile: table and counters of its training steps, to the files and `obs`.
+    fn write_profile(
+        &mut self,
+        epoch: usize,
+        steps: usize,
+        train_s: f64,
+        c0: Counters,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        let be = self.be;
+        let rows = be.take_profile()?;
+        be.set_profiling(false)?;
+        let counters = be.counters().since(&c0);
+        let Some(p) = self.profiling.as_mut() else {
+            return Ok(());
+        };
+        let t = crate::profile::table(&rows, steps);
+        let csv = p.dir.join(format!("epoch-{epoch}.csv"));
+        std::fs::write(&csv, &t.csv).map_err(|e| Error::io(&csv, e))?;
+        p.epochs.push(serde_json::json!({
+            "epoch": epoch,
+            "steps": steps,
+            "train_seconds": train_s,
+            "counters": counters,
+            "ops": t.ops,
+        }));
+        let json = serde_json::json!({ "backend": be.name(), "epochs": p.epochs });
+        write_json(&p.dir.join("profile.json"), &json)?;
+        obs.profile(
+            epoch,
+            &format!(
+                "profile of epoch {epoch} ({steps} training steps, {}; {} and profile.json):\n{}counters:\n{}",
+                be.name(),
+                csv.display(),
+                t.text,
+                counters.table(steps)
+            ),
+        );
+        Ok(())
+    }
+
     /// Stop replica `r` after a non-finite loss (or, when `loss_finite`, gradient).
     fn stop_nonfinite(
         &mut self,
         r: usize,
+        step: u64,
         loss_finite: bool,
-        l: &model::Losses,
+        l: &Record,
         obs: &mut dyn Observer,
     ) {
         let why = format!(
             "non-finite {} at epoch {}, step {} (ce {}, l1 {})",
             if loss_finite { "gradient" } else { "loss" },
             self.state.epoch,
-            self.state.step,
+            step,
             l.ce[r],
             l.l1[r]
         );

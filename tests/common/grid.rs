@@ -5,7 +5,7 @@
 //! find nothing to do).
 
 use recaux::backend::kernel::{Device, KernelBackend, LaunchCfg};
-use recaux::backend::{Counters, Elem, KernelTiming};
+use recaux::backend::{Counters, Elem, KernelTiming, LaunchEvent};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,6 +124,9 @@ impl<D: Device> Device for ForcedGrid<D> {
     }
     fn take_profile(&self) -> recaux::Result<Vec<KernelTiming>> {
         self.inner.take_profile()
+    }
+    fn take_trace(&self) -> recaux::Result<Vec<LaunchEvent>> {
+        self.inner.take_trace()
     }
     fn counters(&self) -> Counters {
         self.inner.counters()

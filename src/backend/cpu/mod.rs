@@ -24,13 +24,15 @@ mod max_time;
 mod par;
 mod relu;
 mod score;
+pub use score::correct_counts;
 
 pub use lstm_cell::CellMath;
 
 use crate::backend::counters::Tally;
 use crate::backend::{
     AdamSpec, AdamTable, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, GuardState,
-    KernelTiming, LstmGrads, LstmParams, LstmShape, LstmSizes, Precision, SlotLayout, StepVals,
+    KernelTiming, LaunchEvent, LstmGrads, LstmParams, LstmShape, LstmSizes, Precision, SlotLayout,
+    StepVals, TRACE_CAP, trace_clock_us,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -45,6 +47,9 @@ struct Profile {
     totals: BTreeMap<&'static str, (u64, f64)>,
     /// The op in progress and when it started.
     current: Option<(&'static str, Instant)>,
+    /// Launch events (op calls), the first `TRACE_CAP`, while `tracing`.
+    trace: Vec<LaunchEvent>,
+    tracing: bool,
 }
 
 /// The CPU backend for element type `T` (f32 or f64).
@@ -245,7 +250,10 @@ impl<T: CellMath> Exec for CpuBackend<T> {
 
     fn set_profiling(&self, on: bool) -> Result<()> {
         if let Ok(mut g) = self.prof.lock() {
-            *g = on.then(Profile::default);
+            *g = on.then(|| Profile {
+                tracing: true,
+                ..Profile::default()
+            });
         }
         Ok(())
     }
@@ -265,6 +273,16 @@ impl<T: CellMath> Exec for CpuBackend<T> {
         }
         Ok(out)
     }
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
+        let mut out = Vec::new();
+        if let Ok(mut g) = self.prof.lock()
+            && let Some(p) = g.as_mut()
+        {
+            p.tracing = false;
+            out = std::mem::take(&mut p.trace);
+        }
+        Ok(out)
+    }
     fn op_begin(&self, op: &'static str) {
         // An op call is the CPU's launch.
         self.tally.launch();
@@ -280,9 +298,18 @@ impl<T: CellMath> Exec for CpuBackend<T> {
             && let Some((cur, t0)) = p.current.take()
         {
             debug_assert_eq!(cur, op);
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
             let e = p.totals.entry(op).or_insert((0, 0.0));
             e.0 += 1;
-            e.1 += t0.elapsed().as_secs_f64() * 1e3;
+            e.1 += ms;
+            if p.tracing && p.trace.len() < TRACE_CAP {
+                p.trace.push(LaunchEvent {
+                    op: op.to_string(),
+                    kernel: format!("{op}_{}", T::DTYPE),
+                    start_us: trace_clock_us(t0),
+                    dur_us: ms * 1e3,
+                });
+            }
         }
     }
 

@@ -15,20 +15,38 @@ pub(super) fn score<T: Elem>(
 ) {
     let rows = record.len() / (m * RECORD_COLS);
     let row = (row % rows as u64) as usize;
-    for r in 0..m {
-        let ok = (0..b)
-            .filter(|&i| {
-                let x = &logits[(r * b + i) * c..(r * b + i + 1) * c];
-                let mut best = 0;
-                for j in 1..c {
-                    if x[j] > x[best] {
-                        best = j;
-                    }
-                }
-                best as i32 == labels[i]
-            })
-            .count();
+    for (r, ok) in correct_counts(logits, labels, m, b, c)
+        .into_iter()
+        .enumerate()
+    {
         let out = &mut record[(row * m + r) * RECORD_COLS..(row * m + r + 1) * RECORD_COLS];
         out.copy_from_slice(&[ce[r], l1[r], T::of(ok as f64), T::zero()]);
     }
+}
+
+/// Per replica r, the rows b whose first arg-max of `logits[r, b, :]` (`[M, B, C]`) is
+/// `labels[b]` (the training step's `score`, and evaluation on the host).
+pub fn correct_counts<T: PartialOrd>(
+    logits: &[T],
+    labels: &[i32],
+    m: usize,
+    b: usize,
+    c: usize,
+) -> Vec<usize> {
+    (0..m)
+        .map(|r| {
+            (0..b)
+                .filter(|&i| {
+                    let x = &logits[(r * b + i) * c..(r * b + i + 1) * c];
+                    let mut best = 0;
+                    for j in 1..c {
+                        if x[j] > x[best] {
+                            best = j;
+                        }
+                    }
+                    best as i32 == labels[i]
+                })
+                .count()
+        })
+        .collect()
 }

@@ -16,7 +16,7 @@ pub mod embedded;
 
 use crate::backend::counters::Tally;
 use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
-use crate::backend::{Counters, Elem, KernelTiming};
+use crate::backend::{Counters, Elem, KernelTiming, LaunchEvent};
 use crate::error::{Error, Result};
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaGraph, CudaSlice, CudaStream, DevicePtr, DriverError, result, sys,
@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::ffi::{CString, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The backend: the kernels on an NVIDIA GPU. `CudaBackend::<f32>::new(0)`.
 pub type CudaBackend<T> = KernelBackend<T, CudaDevice>;
@@ -105,9 +106,26 @@ pub fn list_gpus() -> std::result::Result<Vec<GpuInfo>, String> {
 #[derive(Default)]
 struct Prof {
     on: bool,
-    /// (op, kernel, start, end) of every launch since the last `take_profile`.
-    pending: Vec<(&'static str, String, CudaEvent, CudaEvent)>,
+    /// (op, kernel, when the host queued it, start, end) of every launch since the last
+    /// `take_profile` or `take_trace`.
+    pending: Vec<(&'static str, String, Instant, CudaEvent, CudaEvent)>,
     totals: ProfileTotals,
+}
+
+impl CudaDevice {
+    /// Wait for the launches timed so far and move their event times into the totals and
+    /// the trace (the host's queueing time as the start, the events' elapsed time as the
+    /// duration).
+    fn resolve_pending(&self) -> Result<()> {
+        self.sync()?;
+        let mut prof = self.lock_prof();
+        let pending = std::mem::take(&mut prof.pending);
+        for (op, name, queued, a, b) in pending {
+            let ms = a.elapsed_ms(&b).map_err(|e| cuda_err("event elapsed", e))?;
+            prof.totals.launch(op, &name, queued, ms as f64);
+        }
+        Ok(())
+    }
 }
 
 /// One GPU: a context, a compute stream and a copy stream, the loaded kernel module.
@@ -390,6 +408,7 @@ impl Device for CudaDevice {
         let capturing = self.capturing.load(Ordering::Relaxed);
         let mut prof = self.lock_prof();
         // no timing events inside a capture: the step then runs eagerly when profiled
+        let queued = Instant::now();
         let events = if prof.on && !capturing {
             let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
             let a = self
@@ -430,7 +449,7 @@ impl Device for CudaDevice {
         if let Some((a, b)) = events {
             b.record(&self.stream)
                 .map_err(|e| cuda_err("event record", e))?;
-            prof.pending.push((op, name.to_string(), a, b));
+            prof.pending.push((op, name.to_string(), queued, a, b));
         }
         Ok(())
     }
@@ -448,19 +467,20 @@ impl Device for CudaDevice {
     }
 
     fn set_profiling(&self, on: bool) -> Result<()> {
-        self.lock_prof().on = on;
+        let mut prof = self.lock_prof();
+        prof.on = on;
+        prof.totals.set_on(on);
         Ok(())
     }
 
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
-        self.sync()?;
-        let mut prof = self.lock_prof();
-        let pending = std::mem::take(&mut prof.pending);
-        for (op, name, a, b) in pending {
-            let ms = a.elapsed_ms(&b).map_err(|e| cuda_err("event elapsed", e))?;
-            prof.totals.add(op, &name, ms as f64);
-        }
-        Ok(prof.totals.take())
+        self.resolve_pending()?;
+        Ok(self.lock_prof().totals.take())
+    }
+
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
+        self.resolve_pending()?;
+        Ok(self.lock_prof().totals.take_trace())
     }
 
     fn counters(&self) -> Counters {

@@ -6,7 +6,7 @@
 
 use crate::backend::counters::Tally;
 use crate::backend::kernel::{Device, KernelBackend, LaunchCfg, ProfileTotals};
-use crate::backend::{Counters, Elem, KernelTiming};
+use crate::backend::{Counters, Elem, KernelTiming, LaunchEvent};
 use crate::error::{Error, Result};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -171,9 +171,10 @@ impl EmuDevice {
         }
         let mut prof = self.lock_prof();
         if prof.0 {
-            prof.1.add(
+            prof.1.launch(
                 op,
                 &name.to_string_lossy(),
+                t0,
                 t0.elapsed().as_secs_f64() * 1e3,
             );
         }
@@ -296,12 +297,18 @@ impl Device for EmuDevice {
     }
 
     fn set_profiling(&self, on: bool) -> Result<()> {
-        self.lock_prof().0 = on;
+        let mut p = self.lock_prof();
+        p.0 = on;
+        p.1.set_on(on);
         Ok(())
     }
 
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
         Ok(self.lock_prof().1.take())
+    }
+
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
+        Ok(self.lock_prof().1.take_trace())
     }
 
     fn counters(&self) -> Counters {

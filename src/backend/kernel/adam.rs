@@ -65,6 +65,16 @@ pub(super) fn table<T: Elem, D: Device>(
     })
 }
 
+/// [`crate::backend::Backend::adam_table_check`].
+pub(super) fn table_check<T: Elem, D: Device>(
+    be: &KernelBackend<T, D>,
+    table: &AdamTable<KernelBackend<T, D>>,
+    tensors: &[AdamTensor<KernelBackend<T, D>>],
+) -> Result<()> {
+    let (_, key) = entries(be, table.m, tensors, &vec![0.0; table.m]);
+    check_key("adam_table_check", &table.key, key.into_iter(), false)
+}
+
 /// The table was built from these very buffers (the same addresses and sizes, in order);
 /// `grads_only` compares the gradients alone (guard).
 pub(super) fn check_key(

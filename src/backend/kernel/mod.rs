@@ -41,12 +41,14 @@ pub mod table {
 
 use crate::backend::{
     AdamSpec, AdamTable, AdamTensor, Counters, DropoutSpec, Elem, Exec, GemmSpec, GuardState,
-    KernelTiming, LstmGrads, LstmParams, LstmShape, LstmSizes, MAX_REPLICAS, Precision, SlotLayout,
+    KernelTiming, LaunchEvent, LstmGrads, LstmParams, LstmShape, LstmSizes, MAX_REPLICAS,
+    Precision, SlotLayout, TRACE_CAP, trace_clock_us,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Threads per block of the elementwise and grid-stride kernels.
 pub(crate) const BLOCK: u32 = 256;
@@ -210,6 +212,8 @@ pub trait Device {
     fn set_profiling(&self, on: bool) -> Result<()>;
     /// Timings since profiling was turned on, per (op, kernel); clears them.
     fn take_profile(&self) -> Result<Vec<KernelTiming>>;
+    /// Launch events since profiling was turned on (see `Backend::take_trace`).
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>>;
     /// What the device has done so far, counted in the methods above where they call the
     /// driver (cuda) or do the work (emu): see [`crate::backend::counters`].
     fn counters(&self) -> Counters;
@@ -495,6 +499,9 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     fn take_profile(&self) -> Result<Vec<KernelTiming>> {
         self.dev.take_profile()
     }
+    fn take_trace(&self) -> Result<Vec<LaunchEvent>> {
+        self.dev.take_trace()
+    }
     fn op_begin(&self, op: &'static str) {
         *self.op.lock().unwrap_or_else(|e| e.into_inner()) = op;
     }
@@ -677,6 +684,13 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     fn adam_table(&self, m: usize, tensors: &[AdamTensor<Self>]) -> Result<AdamTable<Self>> {
         adam::table(self, m, tensors)
     }
+    fn adam_table_check(
+        &self,
+        table: &AdamTable<Self>,
+        tensors: &[AdamTensor<Self>],
+    ) -> Result<()> {
+        adam::table_check(self, table, tensors)
+    }
     fn adam(&self, s: &AdamSpec<Self>, tensors: &mut [AdamTensor<Self>]) -> Result<()> {
         adam::adam(self, s, tensors)
     }
@@ -718,13 +732,41 @@ impl<T: Elem, D: Device> Exec for KernelBackend<T, D> {
     }
 }
 
-/// Per-kernel timing totals, for devices to share: (op, kernel) -> (launches, ms).
+/// Per-kernel timing totals, for devices to share: (op, kernel) -> (launches, ms); and the
+/// launch events of a trace (the first [`TRACE_CAP`] while `tracing`).
 #[derive(Default)]
 pub(crate) struct ProfileTotals {
     by_kernel: BTreeMap<(&'static str, String), (u64, f64)>,
+    tracing: bool,
+    trace: Vec<LaunchEvent>,
 }
 
 impl ProfileTotals {
+    /// Profiling turned on (a new trace starts) or off.
+    pub(crate) fn set_on(&mut self, on: bool) {
+        self.tracing = on;
+        if on {
+            self.trace.clear();
+        }
+    }
+    /// A launch of `kernel` by `op`, started at `start`, lasting `ms`: in the totals, and in
+    /// the trace while it is kept.
+    pub(crate) fn launch(&mut self, op: &'static str, kernel: &str, start: Instant, ms: f64) {
+        self.add(op, kernel, ms);
+        if self.tracing && self.trace.len() < TRACE_CAP {
+            self.trace.push(LaunchEvent {
+                op: op.to_string(),
+                kernel: kernel.to_string(),
+                start_us: trace_clock_us(start),
+                dur_us: ms * 1e3,
+            });
+        }
+    }
+    /// The trace so far; no more events are kept until profiling is turned on again.
+    pub(crate) fn take_trace(&mut self) -> Vec<LaunchEvent> {
+        self.tracing = false;
+        std::mem::take(&mut self.trace)
+    }
     pub(crate) fn add(&mut self, op: &'static str, kernel: &str, ms: f64) {
         let e = self
             .by_kernel
