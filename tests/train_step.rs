@@ -5,9 +5,9 @@
 //! - a replica whose gradients go non-finite is frozen on the device: its parameters stay as
 //!   they were while the host keeps asking it to train, and the others equal their solo runs.
 
-use recaux::backend::Backend;
 use recaux::backend::cpu::CpuBackend;
 use recaux::backend::emu::EmuBackend;
+use recaux::backend::{Backend, Precision};
 use recaux::model::{self, Grads, Mode, Model, ModelSpec, Workspace};
 use recaux::train::step::{Record, Step};
 use recaux::train::{Adam, AdamConfig};
@@ -24,10 +24,15 @@ const B: usize = 3;
 
 /// Batch `k`: f16 values (as the store's sampler gives them) and labels.
 fn batch(k: usize) -> (Vec<f32>, Vec<i32>) {
-    let x = (0..T * B * SPEC.features)
+    batch_of(&SPEC, T, B, k)
+}
+
+/// Batch `k` of `[t, b, features]` for `spec`.
+fn batch_of(spec: &ModelSpec, t: usize, b: usize, k: usize) -> (Vec<f32>, Vec<i32>) {
+    let x = (0..t * b * spec.features)
         .map(|i| half::f16::from_f32(((i * 7 + k * 3) as f32 * 0.31).sin() * 0.9).to_f32())
         .collect();
-    let y = (0..B).map(|i| ((i + k) % SPEC.classes) as i32).collect();
+    let y = (0..b).map(|i| ((i + k) % spec.classes) as i32).collect();
     (x, y)
 }
 
@@ -70,28 +75,31 @@ fn run_step_graphs<B: Backend>(
     ((recs, params), st.eager_reason().map(str::to_string))
 }
 
-/// Allocations, synchronisations and bytes read back per step after warm-up, for M replicas.
-fn lean_after_warm_up(m: usize) {
+/// Allocations, synchronisations and bytes read back per step after warm-up (the shape's
+/// first step, eager, and the recording of its two slots), for M replicas of `spec` at
+/// `precision`.
+fn lean_after_warm_up(m: usize, spec: ModelSpec, (t, b): (usize, usize), precision: Precision) {
     let be = EmuBackend::<f32>::new().unwrap();
+    be.set_precision(precision).unwrap();
     let seeds: Vec<u64> = (0..m as u64).collect();
     let lambdas: Vec<f64> = (0..m).map(|r| r as f64 * 0.5).collect();
-    let mut model = Model::init(&be, SPEC, &seeds).unwrap();
+    let mut model = Model::init(&be, spec, &seeds).unwrap();
     let mut adam = Adam::new(&be, &model, AdamConfig::default()).unwrap();
     let keep = vec![true; m];
     let lr = vec![1e-3; m];
     let mut st = Step::new(&be, &mut model, &mut adam, &lambdas, &keep, 1).unwrap();
-    let (warm, timed) = (2, 3);
+    let (warm, timed) = (3, 3);
     let mut c0 = be.counters();
     for k in 0..warm + timed {
         if k == warm {
             c0 = be.counters();
         }
-        let (x, y) = batch(k);
+        let (x, y) = batch_of(&spec, t, b, k);
         st.queue(
             &be,
             &mut model,
             &mut adam,
-            (&x, &y, T),
+            (&x, &y, t),
             k as u64,
             &lr,
             &keep,
@@ -101,20 +109,25 @@ fn lean_after_warm_up(m: usize) {
         assert_eq!(rec.len(), 1, "one record per step");
         assert!(rec[0].ce.iter().all(|c| c.is_finite() && *c > 0.0));
     }
+    assert_eq!(
+        st.eager_reason(),
+        None,
+        "{precision}: the steps were recorded"
+    );
     let c = be.counters().since(&c0);
     let n = timed as u64;
     assert_eq!(
         c.allocs, 0,
-        "M={m}: device allocations after warm-up: {c:?}"
+        "M={m} {precision}: device allocations after warm-up: {c:?}"
     );
     assert!(
         c.syncs <= n,
-        "M={m}: {} host<->device syncs in {n} steps: {c:?}",
+        "M={m} {precision}: {} host<->device syncs in {n} steps: {c:?}",
         c.syncs
     );
     assert!(
         c.dtoh_bytes <= 64 * m as u64 * n,
-        "M={m}: {} bytes read back in {n} steps: {c:?}",
+        "M={m} {precision}: {} bytes read back in {n} steps: {c:?}",
         c.dtoh_bytes
     );
     assert!(c.kernels() > 0, "the steps ran: {c:?}");
@@ -122,12 +135,40 @@ fn lean_after_warm_up(m: usize) {
 
 #[test]
 fn step_on_emu_after_warm_up_allocates_nothing_syncs_once_and_reads_64_bytes_per_replica_m1() {
-    lean_after_warm_up(1);
+    lean_after_warm_up(1, SPEC, (T, B), Precision::F32);
 }
 
 #[test]
 fn step_on_emu_after_warm_up_allocates_nothing_syncs_once_and_reads_64_bytes_per_replica_m8() {
-    lean_after_warm_up(8);
+    lean_after_warm_up(8, SPEC, (T, B), Precision::F32);
+}
+
+/// Widths the fast kernels run (H a multiple of 16, operands aligned for the tensor cores).
+const FAST_SPEC: ModelSpec = ModelSpec {
+    features: 8,
+    hidden: 16,
+    fc1: 8,
+    classes: 3,
+    dropout: 0.2,
+};
+
+#[test]
+fn step_in_bf16_on_the_persistent_lstm_and_tensor_core_gemms_allocates_nothing_after_warm_up() {
+    let be = EmuBackend::<f32>::new().unwrap();
+    be.set_precision(Precision::Bf16).unwrap();
+    let shape = recaux::backend::LstmShape {
+        m: 2,
+        t: 4,
+        b: 2,
+        i: FAST_SPEC.features,
+        h: FAST_SPEC.hidden,
+    };
+    let kernel = be.lstm_sizes(&shape).kernel;
+    assert!(
+        kernel.contains("persist") && kernel.contains("gemm_tc"),
+        "the fast kernels run at this shape: {kernel}"
+    );
+    lean_after_warm_up(2, FAST_SPEC, (4, 2), Precision::Bf16);
 }
 
 /// The op-by-op path (model::forward, backward, Adam::update): records and parameters.
@@ -277,12 +318,22 @@ fn recorded_step_replays_bit_identical_to_eager_launches_on_emu() {
     let c2 = be.counters();
     assert_eq!(why, None, "emu records steps");
     let (ce, gr) = (c1.since(&c0), c2.since(&c1));
-    // eager: every kernel launched by the host; recorded: one replay per step (the two
-    // slots are recorded at steps 0 and 1, then replayed), the same kernels run
+    // eager: every kernel launched by the host; recorded: the first step runs eagerly (the
+    // warm-up), then one replay per step (the two slots are recorded at steps 1 and 2), the
+    // same kernels run
     assert_eq!(ce.graph_launches, 0, "{ce:?}");
-    assert_eq!(gr.graph_launches, steps as u64, "{gr:?}");
-    assert_eq!(gr.launches, 0, "{gr:?}");
-    assert_eq!(gr.graph_kernels, ce.launches, "{gr:?} vs {ce:?}");
+    assert_eq!(
+        ce.launches % steps as u64,
+        0,
+        "the same kernels every step: {ce:?}"
+    );
+    assert_eq!(gr.graph_launches, steps as u64 - 1, "{gr:?}");
+    assert_eq!(gr.launches, ce.launches / steps as u64, "{gr:?} vs {ce:?}");
+    assert_eq!(
+        gr.graph_kernels + gr.launches,
+        ce.launches,
+        "{gr:?} vs {ce:?}"
+    );
     assert_eq!(eager.0, replayed.0, "records");
     assert_eq!(eager.1.len(), replayed.1.len());
     for (k, (a, b)) in eager.1.iter().zip(&replayed.1).enumerate() {
@@ -291,8 +342,9 @@ fn recorded_step_replays_bit_identical_to_eager_launches_on_emu() {
             "parameter {k} after {steps} steps: replay differs from eager"
         );
     }
-    // the CPU cannot record: it says why and runs eagerly
-    let (_, why) = run_step_graphs(&CpuBackend::<f32>::new(), &seeds, &lambdas, 1, true);
+    // the CPU cannot record: it says why (at its second step, after the warm-up) and runs
+    // eagerly
+    let (_, why) = run_step_graphs(&CpuBackend::<f32>::new(), &seeds, &lambdas, 2, true);
     assert!(
         why.as_deref()
             .is_some_and(|w| w.contains("there are no launches to record")),

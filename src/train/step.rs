@@ -20,15 +20,19 @@
 //!    trainer reads after every step (it reports each step and stops a non-finite replica at
 //!    once); up to `record_rows` steps may run between two reads.
 //!
-//! Launches: the first time a shape runs in a slot, its launches are recorded (a CUDA graph;
-//! on emu the launch list) and every step after replays the recording; everything that
+//! Launches: a shape's first step runs eagerly (a warm-up, as CUDA graphs want: it sizes the
+//! scratch the backend keeps for itself, such as the tensor-core GEMMs' split-K partials, so
+//! that nothing is allocated while recording); after it, the first time the shape runs in a
+//! slot its launches are recorded (a CUDA graph; on emu the launch list) and every step after
+//! replays the recording; everything that
 //! changes from step to step is read from device memory, so a replay equals the eager launches
 //! bit for bit. Where the backend cannot record (the CPU) or a capture fails, the step runs
 //! eagerly and [`Step::eager_reason`] says why.
 //!
 //! Every buffer a step uses (workspace, LSTM saved state and scratch, reduction partials,
-//! Adam's table, the guard's scratch, the staging slots) is allocated the first time a batch
-//! shape (T, B) is seen: after that, a step allocates nothing on the device.
+//! Adam's table, the guard's scratch, the staging slots, the backend's own scratch pool) is
+//! allocated by the first step of a batch shape (T, B): after that, a step allocates nothing
+//! on the device.
 
 use crate::backend::{
     AdamSpec, AdamTable, AdamTensor, Backend, Elem, GuardState, MAX_REPLICAS, REC_CE, REC_CORRECT,
@@ -73,6 +77,8 @@ struct Shape<B: Backend> {
     next_slot: usize,
     /// The step recorded for each slot (its `input` op reads that slot), once captured.
     graphs: [Option<B::Graph>; 2],
+    /// Whether a step of this shape has run eagerly (the first one does: see the module doc).
+    warm: bool,
 }
 
 /// The step's own device state, beside the shapes' buffers.
@@ -303,6 +309,7 @@ impl<B: Backend> Step<B> {
                     slots: [Slot::new(be, layout)?, Slot::new(be, layout)?],
                     next_slot: 0,
                     graphs: [None, None],
+                    warm: false,
                 })
             }
         };
@@ -330,7 +337,7 @@ impl<B: Backend> Step<B> {
             .get_mut(&(t, b))
             .expect("staged shapes have buffers");
         let mut graphs = self.graphs && self.eager_reason.is_none();
-        if graphs && sh.graphs[k].is_none() {
+        if graphs && sh.warm && sh.graphs[k].is_none() {
             match be.capture_begin() {
                 Err(e) => {
                     self.eager_reason = Some(e.to_string());
@@ -366,6 +373,7 @@ impl<B: Backend> Step<B> {
             }
             _ => run_ops(be, model, adam, &mut self.dev, sh, k, &self.lambdas, lr)?,
         }
+        sh.warm = true;
         adam.step += 1;
         sh.slots[k].release(be)?;
         self.launched += 1;

@@ -19,7 +19,7 @@ include!(concat!(env!("OUT_DIR"), "/kernel_api/gemm_tc.rs"));
 use super::gemm::{self, GemmCall};
 use super::{DevBuf, Device, KernelBackend, LaunchCfg};
 use crate::backend::{Elem, GemmSpec, check, run_op};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Output tile of a tensor-core GEMM block (gemm_tc.cu GTC_BM, GTC_BN).
 const TC_TILE: usize = 64;
@@ -84,7 +84,10 @@ pub(crate) fn call<T: Elem, D: Device>(
         return Ok(GemmKernel::TensorCore { splits });
     }
     let ws = if splits > 1 {
-        Some(be.alloc_of::<f32>(g.batch * splits * g.m * g.n)?)
+        let bytes = (g.batch * splits * g.m * g.n)
+            .checked_mul(4)
+            .ok_or_else(|| Error::shape("gemm_tc: split-K scratch size overflows"))?;
+        Some(be.pool_scratch(bytes)?)
     } else {
         None
     };
@@ -99,7 +102,7 @@ pub(crate) fn call<T: Elem, D: Device>(
         bias,
         bias2,
         c: g.c.ptr,
-        ws: ws.as_ref().map_or(0, |w| be.ptr(w)),
+        ws: ws.unwrap_or(0),
         m: g.m as i64,
         n: g.n as i64,
         k: g.k as i64,
@@ -135,7 +138,7 @@ pub(crate) fn call<T: Elem, D: Device>(
     if let Some(ws) = ws {
         let total = g.batch * g.m * g.n;
         let rp = GemmTcReduceP {
-            ws: be.ptr(&ws),
+            ws,
             bias,
             bias2,
             c: g.c.ptr,
@@ -174,11 +177,14 @@ pub(crate) fn colsum<T: Elem, D: Device>(
         return Ok(());
     }
     let chunks = rows.div_ceil(BIAS_GRAD_CHUNK).max(1);
-    let part = be.alloc_of::<f64>(batch * chunks * cols)?;
+    let part = (batch * chunks * cols)
+        .checked_mul(8)
+        .ok_or_else(|| Error::shape("gemm_bias_grad: partial sums size overflows"))
+        .and_then(|bytes| be.pool_scratch(bytes))?;
     let cap = be.dev.grid_cap() as usize;
     let pp = GemmBiasGradPartP {
         dy,
-        part: be.ptr(&part),
+        part,
         rows: rows as i64,
         cols: cols as i64,
         ld: ld as i64,
@@ -196,7 +202,7 @@ pub(crate) fn colsum<T: Elem, D: Device>(
     };
     be.launch(GEMM_BIAS_GRAD_PART, cfg, &pp)?;
     let fp = GemmBiasGradFinishP {
-        part: be.ptr(&part),
+        part,
         db,
         db2,
         cols: cols as i64,

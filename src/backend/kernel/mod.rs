@@ -271,6 +271,10 @@ pub struct KernelBackend<T: Elem, D: Device> {
     op: Mutex<&'static str>,
     /// The precision of the float ops ([`crate::backend::Backend::precision`]).
     precision: Mutex<Precision>,
+    /// Scratch of the tensor-core GEMMs (split-K partial products, column-sum partials), grown
+    /// on demand and never freed while the backend lives: a recorded step keeps the address it
+    /// saw, and after a shape's first step nothing is allocated (see [`Self::pool_scratch`]).
+    pool: Mutex<Vec<DevBuf<D, u8>>>,
     _t: PhantomData<T>,
 }
 
@@ -285,12 +289,30 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
             } else {
                 Precision::F32
             }),
+            pool: Mutex::new(Vec::new()),
             _t: PhantomData,
         }
     }
     /// The precision in effect ([`crate::backend::Backend::precision`]).
     pub(crate) fn prec(&self) -> Precision {
         *self.precision.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The address of at least `bytes` bytes of the backend's scratch pool, valid until the
+    /// next call (one op uses it at a time, in stream order). The newest buffer serves when it
+    /// is large enough; otherwise a new one of at least twice its size is allocated, and the
+    /// old ones stay alive, so the addresses a recorded step holds stay valid.
+    pub(crate) fn pool_scratch(&self, bytes: usize) -> Result<u64> {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = pool.last()
+            && last.len >= bytes
+        {
+            return Ok(self.ptr(last));
+        }
+        let grow = pool.last().map_or(0, |b| 2 * b.len);
+        let buf = self.alloc_of::<u8>(bytes.max(grow).max(256))?;
+        let at = self.ptr(&buf);
+        pool.push(buf);
+        Ok(at)
     }
     /// The device.
     pub fn device(&self) -> &D {
