@@ -19,7 +19,7 @@ include!(concat!(env!("OUT_DIR"), "/kernel_api/gemm_tc.rs"));
 use super::gemm::{self, GemmCall};
 use super::{DevBuf, Device, KernelBackend, LaunchCfg};
 use crate::backend::{Elem, GemmSpec, check, run_op};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Output tile of a tensor-core GEMM block (gemm_tc.cu GTC_BM, GTC_BN).
 const TC_TILE: usize = 64;
@@ -84,10 +84,7 @@ pub(crate) fn call<T: Elem, D: Device>(
         return Ok(GemmKernel::TensorCore { splits });
     }
     let ws = if splits > 1 {
-        let bytes = (g.batch * splits * g.m * g.n)
-            .checked_mul(4)
-            .ok_or_else(|| Error::shape("gemm_tc: split-K scratch size overflows"))?;
-        Some(be.pool_scratch(bytes)?)
+        Some(be.pool_scratch::<f32>(g.batch * splits * g.m * g.n)?)
     } else {
         None
     };
@@ -177,10 +174,7 @@ pub(crate) fn colsum<T: Elem, D: Device>(
         return Ok(());
     }
     let chunks = rows.div_ceil(BIAS_GRAD_CHUNK).max(1);
-    let part = (batch * chunks * cols)
-        .checked_mul(8)
-        .ok_or_else(|| Error::shape("gemm_bias_grad: partial sums size overflows"))
-        .and_then(|bytes| be.pool_scratch(bytes))?;
+    let part = be.pool_scratch::<f64>(batch * chunks * cols)?;
     let cap = be.dev.grid_cap() as usize;
     let pp = GemmBiasGradPartP {
         dy,

@@ -297,11 +297,12 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
     pub(crate) fn prec(&self) -> Precision {
         *self.precision.lock().unwrap_or_else(|e| e.into_inner())
     }
-    /// The address of at least `bytes` bytes of the backend's scratch pool, valid until the
-    /// next call (one op uses it at a time, in stream order). The newest buffer serves when it
-    /// is large enough; otherwise a new one of at least twice its size is allocated, and the
+    /// The address of at least `len` elements of `E` in the backend's scratch pool, valid until
+    /// the next call (one op uses it at a time, in stream order). The newest buffer serves when
+    /// it is large enough; otherwise a new one of at least twice its size is allocated, and the
     /// old ones stay alive, so the addresses a recorded step holds stay valid.
-    pub(crate) fn pool_scratch(&self, bytes: usize) -> Result<u64> {
+    pub(crate) fn pool_scratch<E: bytemuck::Pod>(&self, len: usize) -> Result<u64> {
+        let bytes = self.bytes_of::<E>(len)?;
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = pool.last()
             && last.len >= bytes
@@ -319,13 +320,17 @@ impl<T: Elem, D: Device> KernelBackend<T, D> {
         &self.dev
     }
 
-    pub(crate) fn alloc_of<E: bytemuck::Pod>(&self, len: usize) -> Result<DevBuf<D, E>> {
-        let bytes = len.checked_mul(std::mem::size_of::<E>()).ok_or_else(|| {
+    /// Bytes of `len` elements of `E`, or an error when that overflows.
+    fn bytes_of<E>(&self, len: usize) -> Result<usize> {
+        len.checked_mul(std::mem::size_of::<E>()).ok_or_else(|| {
             Error::shape(format!(
                 "{}: allocation of {len} elements overflows",
                 self.dev.name()
             ))
-        })?;
+        })
+    }
+    pub(crate) fn alloc_of<E: bytemuck::Pod>(&self, len: usize) -> Result<DevBuf<D, E>> {
+        let bytes = self.bytes_of::<E>(len)?;
         Ok(DevBuf {
             mem: self.dev.alloc_zeroed(bytes)?,
             len,
